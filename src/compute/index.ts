@@ -1,0 +1,53 @@
+import Router from '@koa/router';
+import type { AppContext, AppState, Ctx } from '../common/context.js';
+import { mount } from '../common/http/route.js';
+import { COMPUTE_MICROVERSIONS, advertisedComputeMax } from './microversions.js';
+
+export const COMPUTE_PREFIX = '/compute';
+
+function v21(ctx: Ctx): Record<string, unknown> {
+  const base = `${ctx.deps.config.api.public_url}${COMPUTE_PREFIX}`;
+  return {
+    id: 'v2.1',
+    status: 'CURRENT',
+    version: advertisedComputeMax(ctx.get('user-agent'), ctx.deps.config.compute.novaclient_max_microversion),
+    min_version: COMPUTE_MICROVERSIONS.min,
+    updated: '2013-07-23T11:33:21Z',
+    links: [
+      { rel: 'self', href: `${base}/v2.1/` },
+      { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' },
+    ],
+    'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }],
+  };
+}
+
+/** Nova's version documents; the compute resources arrive with the compute issue. */
+export function computeRouter(): Router<AppState, AppContext> {
+  const router = new Router<AppState, AppContext>({ prefix: COMPUTE_PREFIX });
+  mount(router, {
+    method: 'get',
+    path: '/',
+    auth: 'none',
+    errors: [],
+    handler: (ctx) => {
+      const base = `${ctx.deps.config.api.public_url}${COMPUTE_PREFIX}`;
+      ctx.body = {
+        versions: [
+          {
+            id: 'v2.0',
+            status: 'SUPPORTED',
+            version: '',
+            min_version: '',
+            updated: '2011-01-21T11:33:21Z',
+            links: [{ rel: 'self', href: `${base}/v2/` }],
+          },
+          { ...v21(ctx), links: [{ rel: 'self', href: `${base}/v2.1/` }] },
+        ],
+      };
+    },
+  });
+  for (const path of ['/v2.1', '/v2.1/']) {
+    mount(router, { method: 'get', path, auth: 'none', errors: [], handler: (ctx) => void (ctx.body = { version: v21(ctx) }) });
+  }
+  return router;
+}

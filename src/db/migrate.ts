@@ -1,0 +1,29 @@
+import type { Knex } from 'knex';
+import * as m001 from './migrations/001_identity.js';
+
+interface Migration {
+  up(db: Knex): Promise<void>;
+  down(db: Knex): Promise<void>;
+}
+
+/** Migrations in order. Listed explicitly so they work from the compiled tree without filesystem scanning. */
+const MIGRATIONS: [string, Migration][] = [['001_identity', m001]];
+
+const source: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => MIGRATIONS.map(([, m]) => m),
+  getMigrationName: (m) => (MIGRATIONS.find(([, x]) => x === m) as [string, Migration])[0],
+  getMigration: async (m) => m,
+};
+
+const settings = { migrationSource: source, tableName: 'kvmstack_migrations' };
+
+/** Brings the schema to the newest version; returns the names applied. */
+export async function migrateLatest(db: Knex): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest(settings)) as [number, string[]];
+  return applied;
+}
+
+export async function migrationStatus(db: Knex): Promise<{ applied: string[]; pending: string[] }> {
+  const [done, pending] = (await db.migrate.list(settings)) as [{ name: string }[], Migration[]];
+  return { applied: done.map((d) => d.name), pending: pending.map((m) => source.getMigrationName(m)) };
+}

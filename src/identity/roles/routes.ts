@@ -1,0 +1,105 @@
+import type Router from '@koa/router';
+import type { AppContext, AppState, Ctx } from '../../common/context.js';
+import { mount } from '../../common/http/route.js';
+import { nullableString, type JsonSchema } from '../../common/validation.js';
+import { listLinks, selfLink } from '../links.js';
+import { policies } from '../policy.js';
+import { createRole, deleteRole, getRole, listImpliedRoles, listRoles, updateRole, type Role } from './service.js';
+
+const roleProps: JsonSchema = {
+  name: { type: 'string', minLength: 1, maxLength: 255 },
+  description: nullableString(255),
+  domain_id: { type: ['string', 'null'] },
+  options: { type: 'object' },
+};
+const schema = (required: string[]): JsonSchema => ({
+  type: 'object',
+  properties: { role: { type: 'object', properties: roleProps, required, minProperties: 1, additionalProperties: true } },
+  required: ['role'],
+  additionalProperties: false,
+});
+
+export function roleView(ctx: Ctx, r: Role): Record<string, unknown> {
+  return {
+    ...r.extra,
+    id: r.id,
+    name: r.name,
+    domain_id: null,
+    description: r.description,
+    options: {},
+    links: selfLink(ctx, `roles/${r.id}`),
+  };
+}
+
+const roleRef = (ctx: Ctx, r: Role) => ({ id: r.id, name: r.name, links: selfLink(ctx, `roles/${r.id}`) });
+
+export function roleRoutes(router: Router<AppState, AppContext>): void {
+  mount(router, {
+    method: 'get',
+    path: '/v3/roles',
+    policy: policies.listRoles,
+    errors: [],
+    handler: async (ctx) => {
+      const roles = await listRoles(ctx.deps.db, {
+        name: ctx.query.name as string | undefined,
+        domainId: ctx.query.domain_id as string | undefined,
+      });
+      ctx.body = { roles: roles.map((r) => roleView(ctx, r)), links: listLinks(ctx) };
+    },
+  });
+  mount(router, {
+    method: 'post',
+    path: '/v3/roles',
+    policy: policies.createRole,
+    body: schema(['name']),
+    errors: [409],
+    handler: async (ctx) => {
+      const { role } = ctx.state.body as { role: { name: string } };
+      ctx.status = 201;
+      ctx.body = { role: roleView(ctx, await createRole(ctx.deps.db, role, ctx.deps.now())) };
+    },
+  });
+  mount(router, {
+    method: 'get',
+    path: '/v3/roles/:role_id',
+    policy: policies.getRole,
+    errors: [404],
+    handler: async (ctx) => {
+      ctx.body = { role: roleView(ctx, await getRole(ctx.deps.db, ctx.params.role_id)) };
+    },
+  });
+  mount(router, {
+    method: 'patch',
+    path: '/v3/roles/:role_id',
+    policy: policies.updateRole,
+    body: schema([]),
+    errors: [404, 409],
+    handler: async (ctx) => {
+      const { role } = ctx.state.body as { role: Record<string, unknown> };
+      ctx.body = { role: roleView(ctx, await updateRole(ctx.deps.db, ctx.params.role_id, role)) };
+    },
+  });
+  mount(router, {
+    method: 'delete',
+    path: '/v3/roles/:role_id',
+    policy: policies.deleteRole,
+    errors: [404],
+    handler: async (ctx) => {
+      await deleteRole(ctx.deps.db, ctx.params.role_id);
+      ctx.status = 204;
+    },
+  });
+  mount(router, {
+    method: 'get',
+    path: '/v3/role_inferences',
+    policy: policies.listImpliedRoles,
+    errors: [],
+    handler: async (ctx) => {
+      const rules = await listImpliedRoles(ctx.deps.db);
+      ctx.body = {
+        role_inferences: rules.map((r) => ({ prior_role: roleRef(ctx, r.prior), implies: r.implies.map((i) => roleRef(ctx, i)) })),
+        links: listLinks(ctx),
+      };
+    },
+  });
+}
