@@ -42,8 +42,9 @@ config
     const table = optionTableMarkdown();
     if (!opts.write) return console.log(table);
     const text = readFileSync(opts.write, 'utf8');
-    const next = text.replace(/(<!-- options:begin -->\n)[\s\S]*?(\n<!-- options:end -->)/, `$1${table}$2`);
-    if (next === text && !text.includes(table)) throw new Error(`${opts.write} has no option markers`);
+    const markers = /(<!-- options:begin -->)[\s\S]*?(<!-- options:end -->)/;
+    if (!markers.test(text)) throw new Error(`${opts.write} has no option markers`);
+    const next = text.replace(markers, (_m, begin: string, end: string) => `${begin}\n${table}\n${end}`);
     writeFileSync(opts.write, next);
     console.log(`updated the option table in ${opts.write}`);
   });
