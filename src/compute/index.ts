@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { AppContext, AppState, Ctx } from '../common/context.js';
+import { microversions } from '../common/http/microversion-middleware.js';
 import { mount } from '../common/http/route.js';
 import { COMPUTE_MICROVERSIONS, advertisedComputeMax } from './microversions.js';
 
@@ -24,6 +25,8 @@ function v21(ctx: Ctx): Record<string, unknown> {
 /** Nova's version documents; the compute resources arrive with the compute issue. */
 export function computeRouter(): Router<AppState, AppContext> {
   const router = new Router<AppState, AppContext>({ prefix: COMPUTE_PREFIX });
+  // Everything under /v2.1 negotiates a microversion (406 outside the range) and echoes it, as Nova does.
+  router.use('/v2.1', microversions(COMPUTE_MICROVERSIONS));
   mount(router, {
     method: 'get',
     path: '/',

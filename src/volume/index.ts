@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { AppContext, AppState, Ctx } from '../common/context.js';
+import { microversions } from '../common/http/microversion-middleware.js';
 import { mount } from '../common/http/route.js';
 import type { MicroversionPolicy } from '../common/microversion.js';
 
@@ -22,6 +23,7 @@ function v3(ctx: Ctx): Record<string, unknown> {
 
 export function volumeRouter(): Router<AppState, AppContext> {
   const router = new Router<AppState, AppContext>({ prefix: VOLUME_PREFIX });
+  router.use('/v3', microversions(VOLUME_MICROVERSIONS));
   mount(router, {
     method: 'get',
     path: '/',

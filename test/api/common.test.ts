@@ -63,6 +63,27 @@ for (const backend of testBackends()) {
       assert.deepEqual(root.body.versions.map((v: { id: string }) => v.id), ['v2.0', 'v2.1']);
     });
 
+    it('compute and volume negotiate microversions: echo with Vary, latest, 406 in the service body', async () => {
+      const none = await api.http.get('/compute/v2.1');
+      assert.equal(none.headers['openstack-api-version'], 'compute 2.1');
+      assert.equal(none.headers['x-openstack-nova-api-version'], '2.1');
+      assert.equal(none.headers.vary, 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
+      const v253 = await api.http.get('/compute/v2.1').set('OpenStack-API-Version', 'compute 2.53');
+      assert.equal(v253.headers['x-openstack-nova-api-version'], '2.53');
+      const latest = await api.http.get('/compute/v2.1').set('X-OpenStack-Nova-API-Version', 'latest');
+      assert.equal(latest.headers['openstack-api-version'], 'compute 2.79');
+      const tooHigh = await api.http.get('/compute/v2.1').set('X-OpenStack-Nova-API-Version', '2.200');
+      assert.equal(tooHigh.status, 406);
+      assert.equal(tooHigh.body.HTTPNotAcceptable.message, 'Version 2.200 is not supported by the API. Minimum is 2.1 and maximum is 2.79.');
+      const malformed = await api.http.get('/compute/v2.1').set('X-OpenStack-Nova-API-Version', 'two');
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.body.badRequest.code, 400);
+      const vol = await api.http.get('/volume/v3/').set('OpenStack-API-Version', 'volume 3.27');
+      assert.equal(vol.headers['openstack-api-version'], 'volume 3.27');
+      const volBad = await api.http.get('/volume/v3/').set('OpenStack-API-Version', 'volume 4.0');
+      assert.equal(volBad.status, 406);
+    });
+
     it('image, volume and network version documents', async () => {
       const image = await api.http.get('/image');
       assert.equal(image.status, 300);

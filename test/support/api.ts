@@ -19,6 +19,7 @@ export interface TestApi {
   url: string;
   service: ApiService;
   dataDir: string;
+  databaseUrl: string;
   adminUserId: string;
   adminProjectId: string;
   /** supertest against the running server. */
@@ -37,6 +38,8 @@ export interface TestApiOptions {
   now?: () => number;
   /** Log to this file instead of discarding. */
   logFile?: string;
+  /** A second API process over the same database and key repository as this one. */
+  shareWith?: TestApi;
 }
 
 /**
@@ -45,13 +48,15 @@ export interface TestApiOptions {
  */
 export async function startTestApi(backend: Backend, opts: TestApiOptions = {}): Promise<TestApi> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kvmstack-api-'));
-  const database = await createTestDatabase(backend);
+  const shared = opts.shareWith;
+  const database = shared ? { url: shared.databaseUrl, drop: async () => {} } : await createTestDatabase(backend);
   const config = loadConfig({
     env: {},
     file: undefined,
     overrides: {
       'DEFAULT.data_dir': dataDir,
       'database.connection': database.url,
+      ...(shared ? { 'token.key_repository': join(shared.dataDir, 'jws-keys') } : {}),
       'identity.password_hash_rounds': 4,
       'bootstrap.admin_password': ADMIN_PASSWORD,
       'api.listen': '127.0.0.1',
@@ -87,6 +92,7 @@ export async function startTestApi(backend: Backend, opts: TestApiOptions = {}):
     url,
     service,
     dataDir,
+    databaseUrl: database.url,
     adminUserId: boot.adminUserId,
     adminProjectId: boot.adminProjectId,
     http,

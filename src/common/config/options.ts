@@ -30,6 +30,7 @@ export const OPTIONS = [
   { section: 'api', name: 'port', type: 'int', default: 5000, min: 1, max: 65535, description: 'Port of the API service; every OpenStack service is served on it under a DevStack-style prefix.' },
   { section: 'api', name: 'public_url', type: 'string', default: '', description: 'Base URL clients reach the API at (catalog endpoints are built from it); empty: http://<hostname>:<port>.' },
   { section: 'api', name: 'max_request_body_size', type: 'int', default: 114688, min: 1024, description: 'Largest JSON request body in bytes (oslo default 112 KiB); larger bodies get 413.' },
+  { section: 'api', name: 'max_limit', type: 'int', default: 1000, min: 1, description: 'Most items one page of a list returns (Nova\'s osapi_max_limit); clients page on with limit and marker.' },
   { section: 'api', name: 'metrics_enabled', type: 'bool', default: true, description: 'Serve Prometheus metrics at GET /metrics.' },
   { section: 'api', name: 'pid_file', type: 'string', default: '${DEFAULT.data_dir}/kvmstack-api.pid', description: 'Pid file of the API service started in the background.' },
 
