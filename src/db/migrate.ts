@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as m001 from './migrations/001_identity.js';
+import * as m002 from './migrations/002_domain_roles.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -7,7 +8,10 @@ interface Migration {
 }
 
 /** Migrations in order. Listed explicitly so they work from the compiled tree without filesystem scanning. */
-const MIGRATIONS: [string, Migration][] = [['001_identity', m001]];
+const MIGRATIONS: [string, Migration][] = [
+  ['001_identity', m001],
+  ['002_domain_roles', m002],
+];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => MIGRATIONS.map(([, m]) => m),

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../common/config/options.js';
 import { newHexId, newSecret } from '../common/ids.js';
 import type { PasswordHasher } from './passwords.js';
+import { GLOBAL_ROLE_DOMAIN } from './roles/service.js';
 
 export interface BootstrapResult {
   /** What this run created or changed, for the operator to read. */
@@ -44,11 +45,11 @@ export async function bootstrap(db: Knex, config: Config, passwords: PasswordHas
     }
     const roleIds: Record<string, string> = {};
     for (const name of ['admin', 'member', 'reader']) {
-      const row = await trx('roles').where({ name }).first();
+      const row = await trx('roles').where({ name, domain_id: GLOBAL_ROLE_DOMAIN }).first();
       if (row) roleIds[name] = String(row.id);
       else {
         roleIds[name] = newHexId();
-        await trx('roles').insert({ id: roleIds[name], name, description: null, extra: '{}', created_at: now });
+        await trx('roles').insert({ id: roleIds[name], name, domain_id: GLOBAL_ROLE_DOMAIN, description: null, extra: '{}', created_at: now });
         changes.push(`created role ${name}`);
       }
     }

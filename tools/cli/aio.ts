@@ -91,9 +91,12 @@ async function startApiInBackground(config: LoadedConfig, configFile: string): P
   const logFile = config.DEFAULT.log_file || join(config.DEFAULT.data_dir, 'log', 'kvmstack-api.log');
   mkdirSync(dirname(logFile), { recursive: true });
   const out = openSync(logFile, 'a');
+  // The bootstrap password has done its job: keep it out of the long-running process's /proc/<pid>/environ.
+  const { KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD: _secret, ...env } = process.env;
   const child = spawn(process.execPath, [CLI_MAIN, '--config', configFile, 'api', '--pid-file', pidFile], {
     detached: true,
     stdio: ['ignore', out, out],
+    env,
   });
   child.unref();
   const localUrl = `http://127.0.0.1:${config.api.port}`;

@@ -5,6 +5,7 @@ import { newHexId, newSecret } from '../../common/ids.js';
 import { fromJson, isDuplicateKey, toBool, toJson } from '../../db/columns.js';
 import { parseIsoMicros } from '../../common/time.js';
 import type { PasswordHasher } from '../passwords.js';
+import { effectiveRoles } from '../role-assignments/service.js';
 import type { RevocationList } from '../tokens/revocation.js';
 
 export interface ApplicationCredential {
@@ -65,10 +66,13 @@ export async function createApplicationCredential(
     if (expiresAtUs === null) throw new BadRequest(`Invalid input for field 'expires_at': ${JSON.stringify(input.expires_at)} is not a valid date-time`);
     if (expiresAtUs <= now * 1000) throw new BadRequest('The expiration date of an application credential must be in the future.');
   }
+  // As Keystone: the roles default to the token's, and each must be one the user holds on the project now
+  // (a role granted after the token was issued counts).
+  const heldNow = await effectiveRoles(db, userId, 'project', auth.projectId);
   const roles = (input.roles ?? auth.roles).map((wanted) => {
-    const held = auth.roles.find((r) => (wanted.id ? r.id === wanted.id : r.name === wanted.name));
+    const held = heldNow.find((r) => (wanted.id ? r.id === wanted.id : r.name === wanted.name));
     if (!held) throw new NotFound(`Could not find role assignment with role: ${wanted.id ?? wanted.name}, user or group: ${userId}, project, domain, or system: ${auth.projectId}.`);
-    return held;
+    return { id: held.id, name: held.name };
   });
   const secret = input.secret || newSecret(48);
   const row = {

@@ -155,7 +155,7 @@ export async function createEndpoint(db: Knex, input: EndpointInput): Promise<En
   return db.transaction(async (trx) => {
     await serviceOr400(trx, input.service_id as string);
     const regionId = input.region_id ?? input.region ?? null;
-    if (regionId) await regionOr400(trx, regionId);
+    if (regionId) await ensureRegion(trx, regionId);
     const row = { id: newHexId(), service_id: input.service_id, interface: input.interface, region_id: regionId, url: input.url, enabled: input.enabled ?? true, extra: '{}' };
     await trx('endpoints').insert(row);
     return endpointFromRow(row);
@@ -171,7 +171,7 @@ export async function updateEndpoint(db: Knex, id: string, input: EndpointInput)
     }
     const regionId = input.region_id !== undefined ? input.region_id : input.region;
     if (regionId !== undefined) {
-      if (regionId) await regionOr400(trx, regionId);
+      if (regionId) await ensureRegion(trx, regionId);
       changes.region_id = regionId;
     }
     for (const k of ['interface', 'url', 'enabled'] as const) if (input[k] !== undefined) changes[k] = input[k];
@@ -186,8 +186,11 @@ export async function deleteEndpoint(db: Knex, id: string): Promise<void> {
 async function serviceOr400(db: Knex, id: string): Promise<void> {
   if (!(await db('services').where({ id }).first())) throw new BadRequest(`Could not find service: ${id}.`);
 }
-async function regionOr400(db: Knex, id: string): Promise<void> {
-  if (!(await db('regions').where({ id }).first())) throw new BadRequest(`Could not find region: ${id}.`);
+/** An endpoint naming an unknown region creates it, as Keystone's _validate_endpoint_region does. */
+async function ensureRegion(db: Knex, id: string): Promise<void> {
+  if (!(await db('regions').where({ id }).first())) {
+    await db('regions').insert({ id, description: '', parent_region_id: null, extra: '{}' });
+  }
 }
 
 export interface CatalogEntry {

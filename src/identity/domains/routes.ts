@@ -91,9 +91,9 @@ export function domainRoutes(router: Router<AppState, AppContext>, rt: IdentityR
     method: 'delete',
     path: '/v3/domains/:domain_id',
     policy: policies.deleteDomain,
-    errors: [403, 404, 409],
+    errors: [403, 404],
     handler: async (ctx) => {
-      await deleteDomain(ctx.deps.db, ctx.params.domain_id, ctx.deps.config.identity.default_domain_id);
+      await deleteDomain(ctx.deps.db, rt.revocations, ctx.params.domain_id, ctx.deps.config.identity.default_domain_id);
       ctx.status = 204;
     },
   });

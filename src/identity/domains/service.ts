@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { Conflict, Forbidden, NotFound } from '../../common/errors.js';
 import { newHexId } from '../../common/ids.js';
 import { fromJson, isDuplicateKey, toBool, toJson } from '../../db/columns.js';
+import { deleteRolesIn } from '../roles/service.js';
 import type { RevocationList } from '../tokens/revocation.js';
 
 export interface Domain {
@@ -92,17 +93,35 @@ export async function updateDomain(
   });
 }
 
-export async function deleteDomain(db: Knex, id: string, defaultDomainId: string): Promise<void> {
+/**
+ * Deletes a disabled domain and everything in it, as Keystone does: its projects, users, groups and
+ * domain-specific roles, with their grants, group memberships and application credentials.
+ */
+export async function deleteDomain(db: Knex, revocations: RevocationList, id: string, defaultDomainId: string): Promise<void> {
   await db.transaction(async (trx) => {
     const domain = await getDomain(trx, id);
     if (domain.enabled) throw new Forbidden('Cannot delete a domain that is enabled, please disable it first.');
     if (id === defaultDomainId) throw new Forbidden('Cannot delete the default domain.');
-    const [{ n: projects }] = await trx('projects').where({ domain_id: id }).count({ n: '*' });
-    const [{ n: users }] = await trx('users').where({ domain_id: id }).count({ n: '*' });
-    if (Number(projects) || Number(users)) {
-      throw new Conflict(`Cannot delete domain ${id}: it still owns ${projects} project(s) and ${users} user(s).`);
+    const ids = async (table: string, column = 'domain_id') => (await trx(table).where(column, id).select('id')).map((r) => String(r.id));
+    const [projects, users, groups, roles] = [await ids('projects'), await ids('users'), await ids('groups'), await ids('roles')];
+    await deleteRolesIn(trx, roles);
+    for (const chunk of chunks([id, ...projects])) await trx('role_assignments').whereIn('target_id', chunk).delete();
+    for (const chunk of chunks([...users, ...groups])) await trx('role_assignments').whereIn('actor_id', chunk).delete();
+    for (const chunk of chunks(users)) {
+      await trx('application_credentials').whereIn('user_id', chunk).delete();
+      await trx('group_members').whereIn('user_id', chunk).delete();
     }
-    await trx('role_assignments').where({ target_id: id, type: 'UserDomain' }).delete();
+    for (const chunk of chunks(projects)) await trx('application_credentials').whereIn('project_id', chunk).delete();
+    for (const chunk of chunks(groups)) await trx('group_members').whereIn('group_id', chunk).delete();
+    for (const table of ['users', 'groups', 'projects']) await trx(table).where({ domain_id: id }).delete();
     await trx('domains').where({ id }).delete();
+    await revocations.revoke({ domain_id: id }, trx);
   });
+}
+
+/** Splits long id lists so an IN (...) stays within the engines' bound-parameter limits. */
+function chunks(ids: string[], size = 500): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
+  return out;
 }

@@ -54,7 +54,7 @@ export function groupRoutes(router: Router<AppState, AppContext>, rt: IdentityRu
     path: '/v3/groups',
     policy: groupPolicies.create,
     body: schema(['name']),
-    errors: [409],
+    errors: [404, 409],
     handler: async (ctx) => {
       const { group } = ctx.state.body as { group: { name: string } };
       ctx.status = 201;

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { BadRequest, Conflict, NotFound } from '../../common/errors.js';
+import { Conflict, NotFound } from '../../common/errors.js';
 import { newHexId } from '../../common/ids.js';
 import { isDuplicateKey } from '../../db/columns.js';
 import { getUser, userFromRow, type User } from '../users/service.js';
@@ -35,7 +35,7 @@ export async function listGroups(db: Knex, f: { name?: string; domainId?: string
 
 export async function createGroup(db: Knex, input: { name: string; domain_id?: string; description?: string | null }, defaultDomainId: string): Promise<Group> {
   const domainId = input.domain_id ?? defaultDomainId;
-  if (!(await db('domains').where({ id: domainId }).first())) throw new BadRequest(`Could not find domain: ${domainId}.`);
+  if (!(await db('domains').where({ id: domainId }).first())) throw new NotFound(`Could not find domain: ${domainId}.`);
   const row = { id: newHexId(), name: input.name, domain_id: domainId, description: input.description ?? '', extra: '{}' };
   try {
     await db('groups').insert(row);

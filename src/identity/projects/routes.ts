@@ -2,11 +2,28 @@ import type Router from '@koa/router';
 import type { AppContext, AppState, Ctx } from '../../common/context.js';
 import { mount } from '../../common/http/route.js';
 import { nullableString, type JsonSchema } from '../../common/validation.js';
-import { boolQuery, listLinks, selfLink } from '../links.js';
+import { boolQuery, listLinks, selfLink, v3Base } from '../links.js';
 import { policies } from '../policy.js';
 import type { IdentityRuntime } from '../runtime.js';
 import { userProjectIds } from '../role-assignments/service.js';
-import { createProject, deleteProject, getProject, listProjects, updateProject, type Project } from './service.js';
+import { deleteDomain, updateDomain, type Domain } from '../domains/service.js';
+import {
+  addProjectTag,
+  checkProjectTag,
+  createProject,
+  createProjectActingAsDomain,
+  deleteProject,
+  getProject,
+  getProjectOrDomain,
+  listDomainsAsProjects,
+  listProjects,
+  removeProjectTag,
+  setProjectTags,
+  updateProject,
+  type Project,
+  type ProjectFilter,
+  type ProjectInput,
+} from './service.js';
 
 const projectProps: JsonSchema = {
   name: { type: 'string', minLength: 1, maxLength: 64 },
@@ -47,15 +64,51 @@ export function projectView(ctx: Ctx, p: Project): Record<string, unknown> {
   };
 }
 
-function filters(ctx: Ctx) {
+/** A domain seen through the projects API: Keystone's project acting as a domain. */
+export function domainAsProjectView(ctx: Ctx, d: Domain): Record<string, unknown> {
+  return {
+    ...d.extra,
+    id: d.id,
+    name: d.name,
+    domain_id: null,
+    description: d.description ?? '',
+    enabled: d.enabled,
+    parent_id: null,
+    is_domain: true,
+    tags: [],
+    options: {},
+    links: selfLink(ctx, `projects/${d.id}`),
+  };
+}
+
+const tagList = (v: unknown): string[] | undefined => (typeof v === 'string' ? v.split(',').filter((t) => t !== '') : undefined);
+
+function filters(ctx: Ctx): ProjectFilter {
   return {
     name: ctx.query.name as string | undefined,
     domainId: ctx.query.domain_id as string | undefined,
     enabled: boolQuery(ctx.query.enabled),
     parentId: ctx.query.parent_id as string | undefined,
     isDomain: boolQuery(ctx.query.is_domain),
+    tags: tagList(ctx.query.tags),
+    tagsAny: tagList(ctx.query['tags-any']),
+    notTags: tagList(ctx.query['not-tags']),
+    notTagsAny: tagList(ctx.query['not-tags-any']),
   };
 }
+
+/** Projects matching the filters; with is_domain=true, the domains. */
+async function listView(ctx: Ctx, f: ProjectFilter): Promise<Record<string, unknown>[]> {
+  if (f.isDomain === true) return (await listDomainsAsProjects(ctx.deps.db, f)).map((d) => domainAsProjectView(ctx, d));
+  return (await listProjects(ctx.deps.db, f)).map((p) => projectView(ctx, p));
+}
+
+const tagsSchema: JsonSchema = {
+  type: 'object',
+  properties: { tags: projectProps.tags },
+  required: ['tags'],
+  additionalProperties: false,
+};
 
 export function projectRoutes(router: Router<AppState, AppContext>, rt: IdentityRuntime): void {
   mount(router, {
@@ -64,8 +117,7 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
     policy: policies.listProjects,
     errors: [],
     handler: async (ctx) => {
-      const projects = await listProjects(ctx.deps.db, filters(ctx));
-      ctx.body = { projects: projects.map((p) => projectView(ctx, p)), links: listLinks(ctx) };
+      ctx.body = { projects: await listView(ctx, filters(ctx)), links: listLinks(ctx) };
     },
   });
   mount(router, {
@@ -75,9 +127,13 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
     body: createSchema,
     errors: [404, 409],
     handler: async (ctx) => {
-      const { project } = ctx.state.body as { project: { name: string } };
-      const created = await createProject(ctx.deps.db, project, ctx.deps.config.identity.default_domain_id, ctx.deps.now());
+      const { project } = ctx.state.body as { project: ProjectInput };
       ctx.status = 201;
+      if (project.is_domain) {
+        ctx.body = { project: domainAsProjectView(ctx, await createProjectActingAsDomain(ctx.deps.db, project, ctx.deps.now())) };
+        return;
+      }
+      const created = await createProject(ctx.deps.db, project, ctx.deps.config.identity.default_domain_id, ctx.deps.now());
       ctx.body = { project: projectView(ctx, created) };
     },
   });
@@ -87,7 +143,8 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
     policy: policies.getProject,
     errors: [404],
     handler: async (ctx) => {
-      ctx.body = { project: projectView(ctx, await getProject(ctx.deps.db, ctx.params.project_id)) };
+      const found = await getProjectOrDomain(ctx.deps.db, ctx.params.project_id);
+      ctx.body = { project: found.kind === 'project' ? projectView(ctx, found.project) : domainAsProjectView(ctx, found.domain) };
     },
   });
   mount(router, {
@@ -97,8 +154,14 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
     body: updateSchema,
     errors: [403, 404, 409],
     handler: async (ctx) => {
-      const { project } = ctx.state.body as { project: Record<string, unknown> };
-      const updated = await updateProject(ctx.deps.db, rt.revocations, ctx.params.project_id, project, ctx.deps.now());
+      const { project } = ctx.state.body as { project: ProjectInput };
+      const id = ctx.params.project_id;
+      if ((await getProjectOrDomain(ctx.deps.db, id)).kind === 'domain') {
+        const { domain_id: _d, parent_id: _p, is_domain: _i, tags: _t, options: _o, ...patch } = project;
+        ctx.body = { project: domainAsProjectView(ctx, await updateDomain(ctx.deps.db, rt.revocations, id, patch)) };
+        return;
+      }
+      const updated = await updateProject(ctx.deps.db, rt.revocations, id, project, ctx.deps.now());
       ctx.body = { project: projectView(ctx, updated) };
     },
   });
@@ -108,7 +171,12 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
     policy: policies.deleteProject,
     errors: [403, 404],
     handler: async (ctx) => {
-      await deleteProject(ctx.deps.db, rt.revocations, ctx.params.project_id);
+      const id = ctx.params.project_id;
+      if ((await getProjectOrDomain(ctx.deps.db, id)).kind === 'domain') {
+        await deleteDomain(ctx.deps.db, rt.revocations, id, ctx.deps.config.identity.default_domain_id);
+      } else {
+        await deleteProject(ctx.deps.db, rt.revocations, id);
+      }
       ctx.status = 204;
     },
   });
@@ -119,8 +187,73 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
     errors: [404],
     handler: async (ctx) => {
       const ids = await userProjectIds(ctx.deps.db, ctx.params.user_id);
-      const projects = await listProjects(ctx.deps.db, { ...filters(ctx), ids });
-      ctx.body = { projects: projects.map((p) => projectView(ctx, p)), links: listLinks(ctx) };
+      ctx.body = { projects: await listView(ctx, { ...filters(ctx), ids }), links: listLinks(ctx) };
+    },
+  });
+  // Project tags
+  const tags = '/v3/projects/:project_id/tags';
+  mount(router, {
+    method: 'get',
+    path: tags,
+    policy: policies.listProjectTags,
+    errors: [404],
+    handler: async (ctx) => {
+      ctx.body = { tags: (await getProject(ctx.deps.db, ctx.params.project_id)).tags };
+    },
+  });
+  mount(router, {
+    method: 'put',
+    path: tags,
+    policy: policies.updateProjectTags,
+    body: tagsSchema,
+    errors: [404],
+    handler: async (ctx) => {
+      const { tags: wanted } = ctx.state.body as { tags: string[] };
+      ctx.body = { tags: await setProjectTags(ctx.deps.db, ctx.params.project_id, wanted, ctx.deps.now()) };
+    },
+  });
+  mount(router, {
+    method: 'delete',
+    path: tags,
+    policy: policies.deleteProjectTags,
+    errors: [404],
+    handler: async (ctx) => {
+      await setProjectTags(ctx.deps.db, ctx.params.project_id, [], ctx.deps.now());
+      ctx.status = 204;
+    },
+  });
+  mount(router, {
+    method: 'put',
+    path: `${tags}/:tag`,
+    policy: policies.createProjectTag,
+    errors: [404],
+    handler: async (ctx) => {
+      await addProjectTag(ctx.deps.db, ctx.params.project_id, ctx.params.tag, ctx.deps.now());
+      ctx.status = 201; // Keystone: an empty body and the tag's URL
+      ctx.set('Location', `${v3Base(ctx)}/projects/${ctx.params.project_id}/tags/${encodeURIComponent(ctx.params.tag)}`);
+      ctx.body = '';
+    },
+  });
+  for (const method of ['head', 'get'] as const) {
+    mount(router, {
+      method,
+      path: `${tags}/:tag`,
+      policy: policies.getProjectTag,
+      errors: [404],
+      handler: async (ctx) => {
+        await checkProjectTag(ctx.deps.db, ctx.params.project_id, ctx.params.tag);
+        ctx.status = 204;
+      },
+    });
+  }
+  mount(router, {
+    method: 'delete',
+    path: `${tags}/:tag`,
+    policy: policies.deleteProjectTag,
+    errors: [404],
+    handler: async (ctx) => {
+      await removeProjectTag(ctx.deps.db, ctx.params.project_id, ctx.params.tag, ctx.deps.now());
+      ctx.status = 204;
     },
   });
 }

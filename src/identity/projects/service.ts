@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.js';
 import { newHexId } from '../../common/ids.js';
 import { fromJson, isDuplicateKey, toBool, toJson } from '../../db/columns.js';
-import { getDomain } from '../domains/service.js';
+import { createDomain, getDomain, listDomains, type Domain } from '../domains/service.js';
 import type { RevocationList } from '../tokens/revocation.js';
 
 export interface Project {
@@ -58,20 +58,116 @@ export async function findProjectByName(db: Knex, name: string, domainId: string
 
 export async function listProjects(
   db: Knex,
-  f: { name?: string; domainId?: string; enabled?: boolean; parentId?: string; ids?: string[]; isDomain?: boolean },
+  f: ProjectFilter,
 ): Promise<Project[]> {
-  if (f.isDomain === true) return []; // projects acting as domains are not modelled: domains are their own table
+  if (f.isDomain === true) return []; // projects acting as domains are the domains: see listDomainsAsProjects
   const q = db('projects').orderBy('name');
   if (f.name !== undefined) q.where('name', f.name);
   if (f.domainId !== undefined) q.where('domain_id', f.domainId);
   if (f.enabled !== undefined) q.where('enabled', f.enabled);
   if (f.parentId !== undefined) q.where('parent_id', f.parentId);
   if (f.ids !== undefined) q.whereIn('id', f.ids);
-  return (await q).map(fromRow);
+  return (await q).map(fromRow).filter((p) => matchesTags(p.tags, f));
+}
+
+export interface ProjectFilter {
+  name?: string;
+  domainId?: string;
+  enabled?: boolean;
+  parentId?: string;
+  ids?: string[];
+  isDomain?: boolean;
+  /** Keystone's tag filters: all of `tags`, any of `tagsAny`, not all of `notTags`, none of `notTagsAny`. */
+  tags?: string[];
+  tagsAny?: string[];
+  notTags?: string[];
+  notTagsAny?: string[];
+}
+
+function matchesTags(tags: string[], f: ProjectFilter): boolean {
+  const has = (t: string) => tags.includes(t);
+  if (f.tags && !f.tags.every(has)) return false;
+  if (f.tagsAny && !f.tagsAny.some(has)) return false;
+  if (f.notTags && f.notTags.every(has)) return false;
+  if (f.notTagsAny && f.notTagsAny.some(has)) return false;
+  return true;
+}
+
+/**
+ * Keystone models each domain as a project acting as a domain (is_domain): the projects API reaches domains
+ * too. kvmstack keeps domains in their own table and answers for them here.
+ */
+export type ProjectOrDomain = { kind: 'project'; project: Project } | { kind: 'domain'; domain: Domain };
+
+export async function getProjectOrDomain(db: Knex, id: string): Promise<ProjectOrDomain> {
+  const row = await db('projects').where({ id }).first();
+  if (row) return { kind: 'project', project: fromRow(row) };
+  const domain = await db('domains').where({ id }).first();
+  if (domain) return { kind: 'domain', domain: await getDomain(db, id) };
+  throw new NotFound(`Could not find project: ${id}.`);
+}
+
+/** POST /v3/projects with is_domain: a new domain; it has neither a domain nor a parent. */
+export async function createProjectActingAsDomain(db: Knex, input: ProjectInput, now: number): Promise<Domain> {
+  if (input.domain_id || input.parent_id) throw new BadRequest('A project acting as a domain cannot have a domain_id or a parent_id.');
+  const { name, description, enabled, domain_id: _d, parent_id: _p, is_domain: _i, tags: _t, options: _o, ...extra } = input;
+  return createDomain(db, { ...extra, name: name as string, description: description ?? '', enabled: enabled ?? true }, now);
+}
+
+export async function listDomainsAsProjects(db: Knex, f: ProjectFilter): Promise<Domain[]> {
+  if (f.parentId || f.domainId || f.tags || f.tagsAny) return []; // domains have no parent, domain or tags
+  const domains = await listDomains(db, { name: f.name, enabled: f.enabled });
+  return f.ids ? domains.filter((d) => f.ids?.includes(d.id)) : domains;
+}
+
+// Project tags (Keystone's /v3/projects/{id}/tags)
+
+const MAX_TAGS = 80;
+
+/** A tag is 1 to 255 characters without ',' or '/', as Keystone's schema. */
+export function checkTag(tag: string): void {
+  if (tag.length < 1 || tag.length > 255 || /[,/]/.test(tag)) {
+    throw new BadRequest(`Invalid input for field 'tags': ${JSON.stringify(tag)} is not a valid tag (1 to 255 characters, no ',' or '/').`);
+  }
+}
+
+export async function setProjectTags(db: Knex, id: string, tags: string[], now: number): Promise<string[]> {
+  const unique = [...new Set(tags)];
+  unique.forEach(checkTag);
+  if (unique.length > MAX_TAGS) throw new BadRequest(`A project may have at most ${MAX_TAGS} tags.`);
+  return db.transaction(async (trx) => {
+    await getProject(trx, id);
+    await trx('projects').where({ id }).update({ tags: toJson(unique), updated_at: now });
+    return unique;
+  });
+}
+
+export async function addProjectTag(db: Knex, id: string, tag: string, now: number): Promise<void> {
+  checkTag(tag);
+  await db.transaction(async (trx) => {
+    const project = await getProject(trx, id);
+    if (project.tags.includes(tag)) return;
+    if (project.tags.length >= MAX_TAGS) throw new BadRequest(`A project may have at most ${MAX_TAGS} tags.`);
+    await trx('projects').where({ id }).update({ tags: toJson([...project.tags, tag]), updated_at: now });
+  });
+}
+
+export async function checkProjectTag(db: Knex, id: string, tag: string): Promise<void> {
+  const project = await getProject(db, id);
+  if (!project.tags.includes(tag)) throw new NotFound(`Tag ${tag} was not found on project ${id}.`);
+}
+
+export async function removeProjectTag(db: Knex, id: string, tag: string, now: number): Promise<void> {
+  await db.transaction(async (trx) => {
+    await checkProjectTag(trx, id, tag);
+    const project = await getProject(trx, id);
+    await trx('projects').where({ id }).update({ tags: toJson(project.tags.filter((t) => t !== tag)), updated_at: now });
+  });
 }
 
 export async function createProject(db: Knex, input: ProjectInput, defaultDomainId: string, now: number): Promise<Project> {
-  if (input.is_domain) throw new BadRequest('Projects acting as domains are not supported: create a domain instead.');
+  if (input.is_domain) throw new BadRequest('Use createProjectActingAsDomain for a project acting as a domain.');
+  (input.tags ?? []).forEach(checkTag);
   return db.transaction(async (trx) => {
     let domainId = input.domain_id ?? null;
     let parentId = input.parent_id ?? null;

@@ -6,11 +6,24 @@ import { policyDenied } from '../../common/http/route.js';
 import { listLinks, v3Base } from '../links.js';
 import type { IdentityRuntime } from '../runtime.js';
 import { roleView } from '../roles/routes.js';
-import { addGrant, checkGrant, listAssignments, listGrantRoles, removeGrant, type ActorKind, type Assignment, type Grant, type TargetKind } from './service.js';
+import {
+  addGrant,
+  checkGrant,
+  listAssignments,
+  listGrantRoles,
+  removeGrant,
+  SYSTEM_TARGET,
+  type ActorKind,
+  type Assignment,
+  type Grant,
+  type TargetKind,
+} from './service.js';
 
+/** Grant paths: /v3/projects/{id}/..., /v3/domains/{id}/... and /v3/system/... (system grants have no target id). */
 const TARGETS: [TargetKind, string][] = [
-  ['project', 'projects'],
-  ['domain', 'domains'],
+  ['project', '/v3/projects/:target_id'],
+  ['domain', '/v3/domains/:target_id'],
+  ['system', '/v3/system'],
 ];
 const ACTORS: [ActorKind, string][] = [
   ['user', 'users'],
@@ -31,17 +44,19 @@ function assignmentView(ctx: Ctx, a: Assignment, names: Map<string, NameInfo> | 
     if (withDomain && info?.domainId) ref.domain = { id: info.domainId, name: names.get(info.domainId)?.name ?? null };
     return ref;
   };
-  const targets = a.target === 'project' ? 'projects' : 'domains';
+  const target = a.target === 'system' ? 'system' : `${a.target === 'project' ? 'projects' : 'domains'}/${a.targetId}`;
   const actors = a.actor === 'user' ? 'users' : 'groups';
+  const grantedRole = a.priorRoleId ?? a.roleId;
   return {
     role: named(a.roleId, false),
     [a.actor]: named(a.actorId, true),
-    scope: { [a.target]: named(a.targetId, a.target === 'project') },
+    scope: a.target === 'system' ? { system: { all: true } } : { [a.target]: named(a.targetId, a.target === 'project') },
     links: {
       assignment: a.viaGroupId
-        ? `${v3Base(ctx)}/${targets}/${a.targetId}/groups/${a.viaGroupId}/roles/${a.roleId}`
-        : `${v3Base(ctx)}/${targets}/${a.targetId}/${actors}/${a.actorId}/roles/${a.roleId}`,
+        ? `${v3Base(ctx)}/${target}/groups/${a.viaGroupId}/roles/${grantedRole}`
+        : `${v3Base(ctx)}/${target}/${actors}/${a.actorId}/roles/${grantedRole}`,
       ...(a.viaGroupId ? { membership: `${v3Base(ctx)}/groups/${a.viaGroupId}/users/${a.actorId}` } : {}),
+      ...(a.priorRoleId ? { prior_role: `${v3Base(ctx)}/roles/${a.priorRoleId}` } : {}),
     },
   };
 }
@@ -65,17 +80,18 @@ async function namesFor(ctx: Ctx, list: Assignment[]): Promise<Map<string, NameI
 }
 
 export function roleAssignmentRoutes(router: Router<AppState, AppContext>, rt: IdentityRuntime): void {
-  for (const [target, targets] of TARGETS) {
+  for (const [target, prefix] of TARGETS) {
     for (const [actor, actors] of ACTORS) {
-      const base = `/v3/${targets}/:target_id/${actors}/:actor_id/roles`;
-      const grant = (ctx: Ctx): Grant => ({ actor, actorId: ctx.params.actor_id, target, targetId: ctx.params.target_id, roleId: ctx.params.role_id });
+      const base = `${prefix}/${actors}/:actor_id/roles`;
+      const targetId = (ctx: Ctx) => (target === 'system' ? SYSTEM_TARGET : ctx.params.target_id);
+      const grant = (ctx: Ctx): Grant => ({ actor, actorId: ctx.params.actor_id, target, targetId: targetId(ctx), roleId: ctx.params.role_id });
       mount(router, {
         method: 'get',
         path: base,
         policy: policies.listGrants,
         errors: [404],
         handler: async (ctx) => {
-          const roles = await listGrantRoles(ctx.deps.db, actor, ctx.params.actor_id, target, ctx.params.target_id);
+          const roles = await listGrantRoles(ctx.deps.db, actor, ctx.params.actor_id, target, targetId(ctx));
           ctx.body = { roles: roles.map((r) => roleView(ctx, r)), links: listLinks(ctx) };
         },
       });
@@ -83,7 +99,7 @@ export function roleAssignmentRoutes(router: Router<AppState, AppContext>, rt: I
         method: 'put',
         path: `${base}/:role_id`,
         policy: policies.createGrant,
-        errors: [404],
+        errors: [403, 404],
         handler: async (ctx) => {
           await addGrant(ctx.deps.db, grant(ctx));
           ctx.status = 204;
@@ -128,6 +144,7 @@ export function roleAssignmentRoutes(router: Router<AppState, AppContext>, rt: I
         groupId: q['group.id'],
         projectId: q['scope.project.id'],
         domainId: q['scope.domain.id'],
+        system: q['scope.system'] !== undefined,
         roleId: q['role.id'],
         effective: 'effective' in ctx.query,
       });

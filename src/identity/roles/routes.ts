@@ -4,7 +4,19 @@ import { mount } from '../../common/http/route.js';
 import { nullableString, type JsonSchema } from '../../common/validation.js';
 import { listLinks, selfLink } from '../links.js';
 import { policies } from '../policy.js';
-import { createRole, deleteRole, getRole, listImpliedRoles, listRoles, updateRole, type Role } from './service.js';
+import {
+  createImpliedRole,
+  createRole,
+  deleteImpliedRole,
+  deleteRole,
+  getImpliedRole,
+  getRole,
+  listImpliedRoles,
+  listRoles,
+  listRolesImpliedBy,
+  updateRole,
+  type Role,
+} from './service.js';
 
 const roleProps: JsonSchema = {
   name: { type: 'string', minLength: 1, maxLength: 255 },
@@ -24,7 +36,7 @@ export function roleView(ctx: Ctx, r: Role): Record<string, unknown> {
     ...r.extra,
     id: r.id,
     name: r.name,
-    domain_id: null,
+    domain_id: r.domainId,
     description: r.description,
     options: {},
     links: selfLink(ctx, `roles/${r.id}`),
@@ -32,6 +44,12 @@ export function roleView(ctx: Ctx, r: Role): Record<string, unknown> {
 }
 
 const roleRef = (ctx: Ctx, r: Role) => ({ id: r.id, name: r.name, links: selfLink(ctx, `roles/${r.id}`) });
+
+/** One inference rule, as Keystone renders PUT/GET /v3/roles/{prior}/implies/{implied}. */
+const ruleBody = (ctx: Ctx, prior: Role, implied: Role) => ({
+  role_inference: { prior_role: roleRef(ctx, prior), implies: roleRef(ctx, implied) },
+  links: selfLink(ctx, `roles/${prior.id}/implies/${implied.id}`),
+});
 
 export function roleRoutes(router: Router<AppState, AppContext>): void {
   mount(router, {
@@ -52,7 +70,7 @@ export function roleRoutes(router: Router<AppState, AppContext>): void {
     path: '/v3/roles',
     policy: policies.createRole,
     body: schema(['name']),
-    errors: [409],
+    errors: [404, 409],
     handler: async (ctx) => {
       const { role } = ctx.state.body as { role: { name: string } };
       ctx.status = 201;
@@ -89,10 +107,66 @@ export function roleRoutes(router: Router<AppState, AppContext>): void {
       ctx.status = 204;
     },
   });
+  const rule = '/v3/roles/:prior_role_id/implies/:implied_role_id';
+  mount(router, {
+    method: 'get',
+    path: '/v3/roles/:prior_role_id/implies',
+    policy: policies.listImpliedRoles,
+    errors: [404],
+    handler: async (ctx) => {
+      const { prior, implies } = await listRolesImpliedBy(ctx.deps.db, ctx.params.prior_role_id);
+      ctx.body = {
+        role_inference: { prior_role: roleRef(ctx, prior), implies: implies.map((i) => roleRef(ctx, i)) },
+        links: selfLink(ctx, `roles/${prior.id}/implies`),
+      };
+    },
+  });
+  mount(router, {
+    method: 'put',
+    path: rule,
+    policy: policies.createImpliedRole,
+    errors: [403, 404],
+    handler: async (ctx) => {
+      const { prior, implied } = await createImpliedRole(ctx.deps.db, ctx.params.prior_role_id, ctx.params.implied_role_id);
+      ctx.status = 201;
+      ctx.body = ruleBody(ctx, prior, implied);
+    },
+  });
+  // HEAD before GET: @koa/router also answers HEAD with a GET route. Keystone answers the check with 204.
+  mount(router, {
+    method: 'head',
+    path: rule,
+    policy: policies.checkImpliedRole,
+    errors: [404],
+    handler: async (ctx) => {
+      await getImpliedRole(ctx.deps.db, ctx.params.prior_role_id, ctx.params.implied_role_id);
+      ctx.status = 204;
+    },
+  });
+  mount(router, {
+    method: 'get',
+    path: rule,
+    policy: policies.getImpliedRole,
+    errors: [404],
+    handler: async (ctx) => {
+      const { prior, implied } = await getImpliedRole(ctx.deps.db, ctx.params.prior_role_id, ctx.params.implied_role_id);
+      ctx.body = ruleBody(ctx, prior, implied);
+    },
+  });
+  mount(router, {
+    method: 'delete',
+    path: rule,
+    policy: policies.deleteImpliedRole,
+    errors: [404],
+    handler: async (ctx) => {
+      await deleteImpliedRole(ctx.deps.db, ctx.params.prior_role_id, ctx.params.implied_role_id);
+      ctx.status = 204;
+    },
+  });
   mount(router, {
     method: 'get',
     path: '/v3/role_inferences',
-    policy: policies.listImpliedRoles,
+    policy: policies.listRoleInferenceRules,
     errors: [],
     handler: async (ctx) => {
       const rules = await listImpliedRoles(ctx.deps.db);

@@ -74,12 +74,7 @@ export async function createUser(
   // Hash before the transaction: bcrypt is slow and must not hold SQLite's single connection.
   const passwordHash = input.password ? await passwords.hash(input.password) : null;
   return db.transaction(async (trx) => {
-    try {
-      await getDomain(trx, domainId);
-    } catch (err) {
-      if (err instanceof NotFound) throw new BadRequest(`Could not find domain: ${domainId}.`);
-      throw err;
-    }
+    await getDomain(trx, domainId); // a missing domain is a 404, as Keystone answers
     if (input.default_project_id) await requireProject(trx, input.default_project_id);
     const row = {
       id: newHexId(),

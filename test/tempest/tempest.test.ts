@@ -1,0 +1,222 @@
+/**
+ * Tempest 33's identity tests against a real kvmstack: `kvmstack up` on a fresh data directory (SQLite, or
+ * MariaDB with KVMSTACK_TEMPEST_DB=mariadb), a generated tempest.conf, then `tempest run` on the tests listed
+ * in claimed-tests.txt. Fails if any test that ran failed, if a claimed test did not pass, or if nothing passed.
+ * KVMSTACK_TEMPEST_KEEP=1 keeps the temporary directory (tempest.conf, tempest.log, the API log) for debugging.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { tempestConf } from './tempest-conf.js';
+
+const run = promisify(execFile);
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI = join(ROOT, 'dist/tools/cli/main.js');
+const CLAIMED = join(ROOT, 'test/tempest/claimed-tests.txt');
+const BACKEND = process.env.KVMSTACK_TEMPEST_DB === 'mariadb' ? 'mariadb' : 'sqlite';
+const MINUTE = 60_000;
+
+interface TestResult {
+  id: string;
+  status: string;
+}
+
+/** A port nobody listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** The claimed regexes: one per line, '#' starts a comment (as stestr reads an include list). */
+function readClaims(file: string): RegExp[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.split('#')[0].trim())
+    .filter((l) => l !== '')
+    .map((l) => new RegExp(l));
+}
+
+/** subunit2csv output: "test,status,start_time,stop_time", fields quoted when they hold a comma. */
+function parseSubunitCsv(text: string): TestResult[] {
+  const rows: string[][] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const fields: string[] = [];
+    let cur = '';
+    let quoted = false;
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i];
+      if (quoted && c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') {
+        quoted = !quoted;
+      } else if (c === ',' && !quoted) {
+        fields.push(cur);
+        cur = '';
+      } else {
+        cur += c;
+      }
+    }
+    fields.push(cur);
+    rows.push(fields);
+  }
+  const [header, ...body] = rows;
+  assert.deepEqual(
+    header?.slice(0, 2),
+    ['test', 'status'],
+    `unexpected subunit2csv output:\n${text.slice(0, 2000)}`,
+  );
+  return body.map(([id, status]) => ({ id, status }));
+}
+
+/** Runs a command, collecting its output; never rejects on a non-zero exit (the caller judges). */
+function runCollect(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      fail(
+        new Error(`${cmd} could not be started: ${err.message} (Tempest is the Debian package "tempest")`),
+      );
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      ok({ code, output });
+    });
+  });
+}
+
+describe(`Tempest identity tests [${BACKEND}]`, { timeout: 30 * MINUTE }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'kvmstack-tempest-'));
+  const configFile = join(work, 'kvmstack.conf');
+  const dataDir = join(work, 'data');
+  const password = randomBytes(12).toString('hex');
+  let database: TestDatabase | null = null;
+  let url = '';
+  let started = false;
+  const cliEnv = {
+    ...process.env,
+    KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD: password,
+    KVMSTACK_IDENTITY_PASSWORD_HASH_ROUNDS: '4',
+  };
+
+  before(async () => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    if (BACKEND === 'mariadb') database = await createTestDatabase('mariadb');
+    writeFileSync(
+      configFile,
+      [
+        '[DEFAULT]',
+        `data_dir = ${dataDir}`,
+        `log_file = ${join(dataDir, 'log', 'kvmstack-api.log')}`,
+        '[api]',
+        'listen = 127.0.0.1',
+        `port = ${port}`,
+        `public_url = ${url}`,
+        '[identity]',
+        'password_hash_rounds = 4',
+        ...(database ? ['[database]', `connection = ${database.url}`] : []),
+        '',
+      ].join('\n'),
+    );
+    started = true; // from here on, `stop` must run even if `up` fails half-way
+    await run(
+      process.execPath,
+      [CLI, '--config', configFile, 'up', '--data-dir', dataDir, '--port', String(port)],
+      {
+        env: cliEnv,
+        timeout: 2 * MINUTE,
+      },
+    );
+  });
+
+  after(async () => {
+    if (started) {
+      await run(process.execPath, [CLI, '--config', configFile, 'stop'], {
+        env: cliEnv,
+        timeout: MINUTE,
+      }).catch((err: Error) => console.error(`stopping the API failed: ${err.message}`));
+    }
+    await database?.drop();
+    if (process.env.KVMSTACK_TEMPEST_KEEP) console.log(`kept ${work}`);
+    else rmSync(work, { recursive: true, force: true });
+  });
+
+  it('passes every claimed test', async () => {
+    const runDir = join(work, 'run');
+    mkdirSync(runDir);
+    const conf = join(work, 'tempest.conf');
+    writeFileSync(
+      conf,
+      tempestConf({
+        url,
+        adminPassword: password,
+        logFile: join(work, 'tempest.log'),
+        lockPath: join(work, 'locks'),
+      }),
+    );
+
+    const tempest = await runCollect(
+      'tempest',
+      ['run', '--config-file', conf, '--concurrency', '2', '--include-list', CLAIMED],
+      {
+        cwd: runDir,
+        timeoutMs: 25 * MINUTE,
+      },
+    );
+    // Both exit 1 when a test failed: the CSV itself is the result (an empty stream yields no rows, 0 passed).
+    const csv = await runCollect('bash', ['-c', 'stestr last --subunit | subunit2csv'], {
+      cwd: runDir,
+      timeoutMs: MINUTE,
+    });
+    const results = parseSubunitCsv(csv.output.slice(csv.output.indexOf('test,status')));
+
+    // subunit2csv says success, skip, xfail, failure, uxsuccess...: anything but a pass or a skip is a failure.
+    const passed = results.filter((r) => r.status === 'success' || r.status === 'xfail');
+    const skipped = results.filter((r) => r.status === 'skip');
+    const failed = results.filter((r) => !passed.includes(r) && !skipped.includes(r));
+    console.log(
+      `tempest identity: ${passed.length} passed, ${failed.length} failed, ${skipped.length} skipped`,
+    );
+
+    const claims = readClaims(CLAIMED);
+    const unmet = claims.filter((re) => !passed.some((r) => re.test(r.id)));
+    const problems = [
+      ...failed.map((r) => `FAILED  ${r.id}`),
+      ...unmet.map((re) => `CLAIMED BUT NOT PASSED (skipped or not run)  ${re.source}`),
+    ];
+    const details = `\n${problems.join('\n')}\n--- tempest run (exit ${tempest.code}), last part ---\n${tempest.output.slice(-30000)}`;
+    assert.ok(passed.length > 0, `no Tempest test passed${details}`);
+    assert.deepEqual(problems, [], `Tempest identity tests did not all pass${details}`);
+    assert.equal(tempest.code, 0, `tempest run exited ${tempest.code}${details}`);
+  });
+});
