@@ -3,7 +3,12 @@ import type Router from '@koa/router';
 import type { AppContext, AppDeps, AppState, ServiceTag } from './common/context.js';
 import { renderErrors } from './common/http/error-middleware.js';
 import { HttpMetrics, observe } from './common/http/observe.js';
-import { renderGlanceError, renderKeystoneError, renderNeutronError, renderNovaFault } from './common/http/renderers.js';
+import {
+  renderGlanceError,
+  renderKeystoneError,
+  renderNeutronError,
+  renderNovaFault,
+} from './common/http/renderers.js';
 import { COMPUTE_PREFIX, computeRouter } from './compute/index.js';
 import { IDENTITY_PREFIX, identityRouter, identityVersion } from './identity/index.js';
 import type { IdentityRuntime } from './identity/runtime.js';
@@ -29,7 +34,11 @@ export interface ApiApp {
  * The API service: every OpenStack service on one port, each under its prefix. Order of the chain:
  * observe (request id, log, metrics) → service tag → error rendering → routers (auth → policy → validate → handler).
  */
-export function createApp(deps: AppDeps, identity: IdentityRuntime, opts: { processMetrics?: boolean } = {}): ApiApp {
+export function createApp(
+  deps: AppDeps,
+  identity: IdentityRuntime,
+  opts: { processMetrics?: boolean } = {},
+): ApiApp {
   const app = new Koa<AppState, AppContext>({ proxy: false });
   app.context.deps = deps;
   app.silent = true; // errors are logged by renderErrors with the request id
@@ -37,7 +46,9 @@ export function createApp(deps: AppDeps, identity: IdentityRuntime, opts: { proc
 
   app.use(observe(metrics));
   app.use(async (ctx, next) => {
-    ctx.state.service = SERVICES.find(([prefix]) => ctx.path === prefix || ctx.path.startsWith(`${prefix}/`))?.[1] ?? {
+    ctx.state.service = SERVICES.find(
+      ([prefix]) => ctx.path === prefix || ctx.path.startsWith(`${prefix}/`),
+    )?.[1] ?? {
       name: 'kvmstack',
       renderError: renderKeystoneError,
     };
@@ -50,7 +61,9 @@ export function createApp(deps: AppDeps, identity: IdentityRuntime, opts: { proc
     if (ctx.path === '/') {
       // auth_url without a path: answer with the identity versions, as a Keystone at the root would.
       ctx.status = 300;
-      ctx.body = { versions: { values: [identityVersion(`${deps.config.api.public_url}${IDENTITY_PREFIX}`)] } };
+      ctx.body = {
+        versions: { values: [identityVersion(`${deps.config.api.public_url}${IDENTITY_PREFIX}`)] },
+      };
       return;
     }
     if (ctx.path === '/healthcheck') {
@@ -73,7 +86,13 @@ export function createApp(deps: AppDeps, identity: IdentityRuntime, opts: { proc
     return next();
   });
 
-  const routers: Router<AppState, AppContext>[] = [identityRouter(identity), computeRouter(), volumeRouter(), imageRouter(), networkRouter()];
+  const routers: Router<AppState, AppContext>[] = [
+    identityRouter(identity),
+    computeRouter(),
+    volumeRouter(),
+    imageRouter(),
+    networkRouter(),
+  ];
   for (const r of routers) {
     app.use(r.routes());
     app.use(r.allowedMethods({ throw: false }));

@@ -20,7 +20,9 @@ export interface ApiService {
 }
 
 export function createLogger(config: Config): Logger {
-  const dest = config.DEFAULT.log_file ? pino.destination({ dest: config.DEFAULT.log_file, mkdir: true, sync: false }) : pino.destination(1);
+  const dest = config.DEFAULT.log_file
+    ? pino.destination({ dest: config.DEFAULT.log_file, mkdir: true, sync: false })
+    : pino.destination(1);
   return pino({ level: config.DEFAULT.log_level, base: { svc: 'kvmstack-api', pid: process.pid } }, dest);
 }
 
@@ -36,7 +38,9 @@ export async function startApiService(
   const db = opts.db ?? openDatabase(config.database.connection, config.database.max_pool_size);
   const { pending } = await migrationStatus(db);
   if (pending.length) {
-    throw new Error(`the database needs migrating (${pending.join(', ')} pending): run \`kvmstack db migrate\``);
+    throw new Error(
+      `the database needs migrating (${pending.join(', ')} pending): run \`kvmstack db migrate\``,
+    );
   }
   const now = opts.now ?? Date.now;
   const identity = createIdentityRuntime({ config, db, now });
@@ -45,8 +49,13 @@ export async function startApiService(
   }
   identity.keys.signingKey();
   const deps: AppDeps = { config, db, log, now, tokens: identity.tokens };
-  await identity.revocations.start(config.token.revocation_refresh_interval * 1000, (err) => log.warn({ err }, 'revocation refresh failed'));
-  const purge = setInterval(() => identity.revocations.purge().catch((err) => log.warn({ err }, 'revocation purge failed')), 600_000);
+  await identity.revocations.start(config.token.revocation_refresh_interval * 1000, (err) =>
+    log.warn({ err }, 'revocation refresh failed'),
+  );
+  const purge = setInterval(
+    () => identity.revocations.purge().catch((err) => log.warn({ err }, 'revocation purge failed')),
+    600_000,
+  );
   purge.unref();
   const { app } = createApp(deps, identity);
   const server = createServer(app.callback());
@@ -58,7 +67,10 @@ export async function startApiService(
     server.listen(port, listen, () => resolve());
   });
   const bound = (server.address() as { port: number }).port;
-  log.info({ port: bound, listen, db: config.database.connection.replace(/\/\/[^@]*@/, '//***@') }, 'kvmstack API listening');
+  log.info(
+    { port: bound, listen, db: config.database.connection.replace(/\/\/[^@]*@/, '//***@') },
+    'kvmstack API listening',
+  );
   return {
     deps,
     identity,

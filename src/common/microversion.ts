@@ -9,7 +9,10 @@ export class Microversion {
 
   static parse(text: string): Microversion {
     const m = /^([1-9]\d*)\.(0|[1-9]\d*)$/.exec(text.trim());
-    if (!m) throw new BadRequest(`API Version String ${text} is of invalid format. Must be of format MajorNum.MinorNum.`);
+    if (!m)
+      throw new BadRequest(
+        `API Version String ${text} is of invalid format. Must be of format MajorNum.MinorNum.`,
+      );
     return new Microversion(Number(m[1]), Number(m[2]));
   }
 
@@ -62,7 +65,9 @@ export function negotiateMicroversion(
   if (requested.trim().toLowerCase() === 'latest') return max;
   const v = Microversion.parse(requested);
   if (v.compare(min) < 0 || v.compare(max) > 0) {
-    throw new NotAcceptable(`Version ${v} is not supported by the API. Minimum is ${min} and maximum is ${max}.`);
+    throw new NotAcceptable(
+      `Version ${v} is not supported by the API. Minimum is ${min} and maximum is ${max}.`,
+    );
   }
   return v;
 }

@@ -36,20 +36,40 @@ export async function fetchPage<T extends Record<string, unknown>>(
   const dir = opts.direction ?? 'asc';
   const cmp = dir === 'asc' ? '>' : '<';
   if (page.marker !== null) {
-    const markerRow = await query.clone().clearSelect().clearOrder().select(`${table}.${sortKey} as k`).where(`${table}.${id}`, page.marker).first();
+    const markerRow = await query
+      .clone()
+      .clearSelect()
+      .clearOrder()
+      .select(`${table}.${sortKey} as k`)
+      .where(`${table}.${id}`, page.marker)
+      .first();
     if (!markerRow) throw new BadRequest(`marker [${page.marker}] not found`);
     const k = (markerRow as { k: unknown }).k;
     query.where((q) => {
-      q.where(`${table}.${sortKey}`, cmp, k as Knex.Value).orWhere((q2) => q2.where(`${table}.${sortKey}`, k as Knex.Value).andWhere(`${table}.${id}`, cmp, page.marker as string));
+      q.where(`${table}.${sortKey}`, cmp, k as Knex.Value).orWhere((q2) =>
+        q2
+          .where(`${table}.${sortKey}`, k as Knex.Value)
+          .andWhere(`${table}.${id}`, cmp, page.marker as string),
+      );
     });
   }
   if (page.limit === 0) return { rows: [], hasMore: false };
-  const rows = (await query.orderBy([{ column: `${table}.${sortKey}`, order: dir }, { column: `${table}.${id}`, order: dir }]).limit(page.limit + 1)) as T[];
+  const rows = (await query
+    .orderBy([
+      { column: `${table}.${sortKey}`, order: dir },
+      { column: `${table}.${id}`, order: dir },
+    ])
+    .limit(page.limit + 1)) as T[];
   return { rows: rows.slice(0, page.limit), hasMore: rows.length > page.limit };
 }
 
 /** Nova's `<collection>_links`: a `next` link carrying the last id as marker, only when a next page exists. */
-export function nextLinks(requestUrl: URL, lastId: string | null, hasMore: boolean, limit: number): { rel: 'next'; href: string }[] {
+export function nextLinks(
+  requestUrl: URL,
+  lastId: string | null,
+  hasMore: boolean,
+  limit: number,
+): { rel: 'next'; href: string }[] {
   if (!hasMore || lastId === null) return [];
   const next = new URL(requestUrl.toString());
   next.searchParams.set('limit', String(limit));

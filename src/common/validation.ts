@@ -26,7 +26,10 @@ function compile(schema: JsonSchema): ValidateFunction {
 }
 
 /** Picks the schema for the request's microversion; none matching means the action does not exist there. */
-export function schemaFor(schemas: JsonSchema | VersionedSchema[], version?: Microversion): JsonSchema | null {
+export function schemaFor(
+  schemas: JsonSchema | VersionedSchema[],
+  version?: Microversion,
+): JsonSchema | null {
   if (!Array.isArray(schemas)) return schemas;
   const hit = schemas.find((s) => !version || version.within(s.min, s.max));
   return hit ? hit.schema : null;
@@ -75,4 +78,9 @@ function valueAt(root: unknown, path: string[]): unknown {
 export const nonEmptyString = (maxLength = 255): JsonSchema => ({ type: 'string', minLength: 1, maxLength });
 export const nullableString = (maxLength = 255): JsonSchema => ({ type: ['string', 'null'], maxLength });
 export const booleanSchema: JsonSchema = { type: 'boolean' };
-export const idSchema: JsonSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_\\-]+$' };
+export const idSchema: JsonSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9_\\-]+$',
+};

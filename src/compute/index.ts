@@ -50,7 +50,13 @@ export function computeRouter(): Router<AppState, AppContext> {
     },
   });
   for (const path of ['/v2.1', '/v2.1/']) {
-    mount(router, { method: 'get', path, auth: 'none', errors: [], handler: (ctx) => void (ctx.body = { version: v21(ctx) }) });
+    mount(router, {
+      method: 'get',
+      path,
+      auth: 'none',
+      errors: [],
+      handler: (ctx) => void (ctx.body = { version: v21(ctx) }),
+    });
   }
   return router;
 }

@@ -26,7 +26,10 @@ export function openDatabase(url: string, maxPool = 10): Knex {
       pool: {
         min: 1,
         max: 1,
-        afterCreate: (conn: { pragma: (s: string) => unknown }, done: (err: Error | null, c: unknown) => void) => {
+        afterCreate: (
+          conn: { pragma: (s: string) => unknown },
+          done: (err: Error | null, c: unknown) => void,
+        ) => {
           conn.pragma('journal_mode = WAL');
           conn.pragma('foreign_keys = ON');
           conn.pragma('busy_timeout = 5000');
@@ -55,5 +58,7 @@ export function openDatabase(url: string, maxPool = 10): Knex {
       pool: { min: 0, max: maxPool },
     });
   }
-  throw new Error(`[database] connection: unsupported URL scheme in "${url.replace(/\/\/[^@]*@/, '//***@')}"`);
+  throw new Error(
+    `[database] connection: unsupported URL scheme in "${url.replace(/\/\/[^@]*@/, '//***@')}"`,
+  );
 }

@@ -30,17 +30,31 @@ export function catalogEntries(publicUrl: string): { type: string; name: string;
  * project and user with the admin role, the region and the catalog. A second run changes nothing unless the
  * public URL or an explicitly given admin password changed.
  */
-export async function bootstrap(db: Knex, config: Config, passwords: PasswordHasher, now: number): Promise<BootstrapResult> {
+export async function bootstrap(
+  db: Knex,
+  config: Config,
+  passwords: PasswordHasher,
+  now: number,
+): Promise<BootstrapResult> {
   const changes: string[] = [];
   const given = config.bootstrap.admin_password || null;
   const domainId = config.identity.default_domain_id;
-  const existingAdmin = await db('users').where({ name: config.bootstrap.admin_username, domain_id: domainId }).first();
+  const existingAdmin = await db('users')
+    .where({ name: config.bootstrap.admin_username, domain_id: domainId })
+    .first();
   const password = given ?? (existingAdmin ? null : newSecret(18));
   const hash = password ? await passwords.hash(password) : null;
 
   const result = await db.transaction(async (trx) => {
     if (!(await trx('domains').where({ id: domainId }).first())) {
-      await trx('domains').insert({ id: domainId, name: 'Default', description: 'The default domain', enabled: true, extra: '{}', created_at: now });
+      await trx('domains').insert({
+        id: domainId,
+        name: 'Default',
+        description: 'The default domain',
+        enabled: true,
+        extra: '{}',
+        created_at: now,
+      });
       changes.push(`created domain Default (${domainId})`);
     }
     const roleIds: Record<string, string> = {};
@@ -49,7 +63,14 @@ export async function bootstrap(db: Knex, config: Config, passwords: PasswordHas
       if (row) roleIds[name] = String(row.id);
       else {
         roleIds[name] = newHexId();
-        await trx('roles').insert({ id: roleIds[name], name, domain_id: GLOBAL_ROLE_DOMAIN, description: null, extra: '{}', created_at: now });
+        await trx('roles').insert({
+          id: roleIds[name],
+          name,
+          domain_id: GLOBAL_ROLE_DOMAIN,
+          description: null,
+          extra: '{}',
+          created_at: now,
+        });
         changes.push(`created role ${name}`);
       }
     }
@@ -63,25 +84,55 @@ export async function bootstrap(db: Knex, config: Config, passwords: PasswordHas
         changes.push(`role ${prior} implies ${implied}`);
       }
     }
-    let project = await trx('projects').where({ name: config.bootstrap.admin_project, domain_id: domainId }).first();
+    let project = await trx('projects')
+      .where({ name: config.bootstrap.admin_project, domain_id: domainId })
+      .first();
     if (!project) {
-      project = { id: newHexId(), name: config.bootstrap.admin_project, domain_id: domainId, parent_id: domainId, description: 'Bootstrap project for initializing the cloud.', enabled: true, tags: '[]', extra: '{}', created_at: now, updated_at: now };
+      project = {
+        id: newHexId(),
+        name: config.bootstrap.admin_project,
+        domain_id: domainId,
+        parent_id: domainId,
+        description: 'Bootstrap project for initializing the cloud.',
+        enabled: true,
+        tags: '[]',
+        extra: '{}',
+        created_at: now,
+        updated_at: now,
+      };
       await trx('projects').insert(project);
       changes.push(`created project ${config.bootstrap.admin_project}`);
     }
-    let user = await trx('users').where({ name: config.bootstrap.admin_username, domain_id: domainId }).first();
+    let user = await trx('users')
+      .where({ name: config.bootstrap.admin_username, domain_id: domainId })
+      .first();
     if (!user) {
-      user = { id: newHexId(), name: config.bootstrap.admin_username, domain_id: domainId, enabled: true, password_hash: hash, default_project_id: project.id, description: null, extra: '{}', created_at: now, updated_at: now };
+      user = {
+        id: newHexId(),
+        name: config.bootstrap.admin_username,
+        domain_id: domainId,
+        enabled: true,
+        password_hash: hash,
+        default_project_id: project.id,
+        description: null,
+        extra: '{}',
+        created_at: now,
+        updated_at: now,
+      };
       await trx('users').insert(user);
       changes.push(`created user ${config.bootstrap.admin_username}`);
     } else if (hash) {
-      await trx('users').where({ id: user.id }).update({ password_hash: hash, enabled: true, updated_at: now });
+      await trx('users')
+        .where({ id: user.id })
+        .update({ password_hash: hash, enabled: true, updated_at: now });
       changes.push(`set the password of user ${config.bootstrap.admin_username}`);
     }
     const grant = { type: 'UserProject', actor_id: user.id, target_id: project.id, role_id: roleIds.admin };
     if (!(await trx('role_assignments').where(grant).first())) {
       await trx('role_assignments').insert(grant);
-      changes.push(`granted admin on ${config.bootstrap.admin_project} to ${config.bootstrap.admin_username}`);
+      changes.push(
+        `granted admin on ${config.bootstrap.admin_project} to ${config.bootstrap.admin_username}`,
+      );
     }
     const region = config.DEFAULT.region;
     if (!(await trx('regions').where({ id: region }).first())) {
@@ -91,14 +142,31 @@ export async function bootstrap(db: Knex, config: Config, passwords: PasswordHas
     for (const entry of catalogEntries(config.api.public_url)) {
       let service = await trx('services').where({ type: entry.type }).first();
       if (!service) {
-        service = { id: newHexId(), type: entry.type, name: entry.name, description: null, enabled: true, extra: '{}' };
+        service = {
+          id: newHexId(),
+          type: entry.type,
+          name: entry.name,
+          description: null,
+          enabled: true,
+          extra: '{}',
+        };
         await trx('services').insert(service);
         changes.push(`created service ${entry.type}`);
       }
       for (const iface of ['public', 'internal', 'admin']) {
-        const ep = await trx('endpoints').where({ service_id: service.id, interface: iface, region_id: region }).first();
+        const ep = await trx('endpoints')
+          .where({ service_id: service.id, interface: iface, region_id: region })
+          .first();
         if (!ep) {
-          await trx('endpoints').insert({ id: newHexId(), service_id: service.id, interface: iface, region_id: region, url: entry.url, enabled: true, extra: '{}' });
+          await trx('endpoints').insert({
+            id: newHexId(),
+            service_id: service.id,
+            interface: iface,
+            region_id: region,
+            url: entry.url,
+            enabled: true,
+            extra: '{}',
+          });
           changes.push(`created ${iface} endpoint ${entry.url}`);
         } else if (ep.url !== entry.url) {
           await trx('endpoints').where({ id: ep.id }).update({ url: entry.url });

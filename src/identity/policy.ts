@@ -23,7 +23,10 @@ export const policies = {
   authDomains: anyToken('get_auth_domains'),
 
   listDomains: admin('list_domains'),
-  getDomain: rule('get_domain', (a, ctx) => isAdmin(a) || paramOf(ctx, 'domain_id') === (a.domainId ?? a.projectDomainId)),
+  getDomain: rule(
+    'get_domain',
+    (a, ctx) => isAdmin(a) || paramOf(ctx, 'domain_id') === (a.domainId ?? a.projectDomainId),
+  ),
   createDomain: admin('create_domain'),
   updateDomain: admin('update_domain'),
   deleteDomain: admin('delete_domain'),
@@ -34,8 +37,14 @@ export const policies = {
   updateProject: admin('update_project'),
   deleteProject: admin('delete_project'),
   listUserProjects: adminOrSelf('list_user_projects'),
-  listProjectTags: rule('list_project_tags', (a, ctx) => isAdmin(a) || paramOf(ctx, 'project_id') === a.projectId),
-  getProjectTag: rule('get_project_tag', (a, ctx) => isAdmin(a) || paramOf(ctx, 'project_id') === a.projectId),
+  listProjectTags: rule(
+    'list_project_tags',
+    (a, ctx) => isAdmin(a) || paramOf(ctx, 'project_id') === a.projectId,
+  ),
+  getProjectTag: rule(
+    'get_project_tag',
+    (a, ctx) => isAdmin(a) || paramOf(ctx, 'project_id') === a.projectId,
+  ),
   updateProjectTags: admin('update_project_tags'),
   createProjectTag: admin('create_project_tag'),
   deleteProjectTags: admin('delete_project_tags'),
@@ -68,7 +77,10 @@ export const policies = {
 
   listApplicationCredentials: adminOrSelf('list_application_credentials'),
   getApplicationCredential: adminOrSelf('get_application_credential'),
-  createApplicationCredential: rule('create_application_credential', (a, ctx) => paramOf(ctx, 'user_id') === a.userId),
+  createApplicationCredential: rule(
+    'create_application_credential',
+    (a, ctx) => paramOf(ctx, 'user_id') === a.userId,
+  ),
   deleteApplicationCredential: adminOrSelf('delete_application_credential'),
 
   listRegions: anyToken('list_regions'),

@@ -15,7 +15,11 @@ export function networkRouter(): Router<AppState, AppContext> {
     handler: (ctx) => {
       ctx.body = {
         versions: [
-          { id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${ctx.deps.config.api.public_url}${NETWORK_PREFIX}/v2.0/` }] },
+          {
+            id: 'v2.0',
+            status: 'CURRENT',
+            links: [{ rel: 'self', href: `${ctx.deps.config.api.public_url}${NETWORK_PREFIX}/v2.0/` }],
+          },
         ],
       };
     },

@@ -35,7 +35,13 @@ export function volumeRouter(): Router<AppState, AppContext> {
     },
   });
   for (const path of ['/v3', '/v3/']) {
-    mount(router, { method: 'get', path, auth: 'none', errors: [], handler: (ctx) => void (ctx.body = { versions: [v3(ctx)] }) });
+    mount(router, {
+      method: 'get',
+      path,
+      auth: 'none',
+      errors: [],
+      handler: (ctx) => void (ctx.body = { versions: [v3(ctx)] }),
+    });
   }
   return router;
 }

@@ -31,7 +31,10 @@ for (const backend of testBackends()) {
       await api.http.get('/identity/v3');
       const res = await api.http.get('/metrics');
       assert.equal(res.status, 200);
-      assert.match(res.text, /kvmstack_http_requests_total\{service="identity",method="GET",route="\/identity\/v3",status="200"\} \d+/);
+      assert.match(
+        res.text,
+        /kvmstack_http_requests_total\{service="identity",method="GET",route="\/identity\/v3",status="200"\} \d+/,
+      );
       assert.match(res.text, /kvmstack_http_request_duration_seconds_bucket\{le="0.005",service="identity"/);
     });
 
@@ -60,7 +63,10 @@ for (const backend of testBackends()) {
       const nova = await api.http.get('/compute/v2.1/').set('User-Agent', 'python-novaclient');
       assert.equal(nova.body.version.version, '2.13');
       const root = await api.http.get('/compute/');
-      assert.deepEqual(root.body.versions.map((v: { id: string }) => v.id), ['v2.0', 'v2.1']);
+      assert.deepEqual(
+        root.body.versions.map((v: { id: string }) => v.id),
+        ['v2.0', 'v2.1'],
+      );
     });
 
     it('compute and volume negotiate microversions: echo with Vary, latest, 406 in the service body', async () => {
@@ -74,7 +80,10 @@ for (const backend of testBackends()) {
       assert.equal(latest.headers['openstack-api-version'], 'compute 2.79');
       const tooHigh = await api.http.get('/compute/v2.1').set('X-OpenStack-Nova-API-Version', '2.200');
       assert.equal(tooHigh.status, 406);
-      assert.equal(tooHigh.body.HTTPNotAcceptable.message, 'Version 2.200 is not supported by the API. Minimum is 2.1 and maximum is 2.79.');
+      assert.equal(
+        tooHigh.body.HTTPNotAcceptable.message,
+        'Version 2.200 is not supported by the API. Minimum is 2.1 and maximum is 2.79.',
+      );
       const malformed = await api.http.get('/compute/v2.1').set('X-OpenStack-Nova-API-Version', 'two');
       assert.equal(malformed.status, 400);
       assert.equal(malformed.body.badRequest.code, 400);
@@ -97,7 +106,7 @@ for (const backend of testBackends()) {
       assert.equal(network.body.versions[0].id, 'v2.0');
     });
 
-    it('an unknown path is 404 in the owning service\'s body', async () => {
+    it("an unknown path is 404 in the owning service's body", async () => {
       const ks = await api.http.get('/identity/v3/nothing-here');
       assert.equal(ks.status, 404);
       assert.equal(ks.body.error.code, 404);

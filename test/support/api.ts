@@ -49,7 +49,9 @@ export interface TestApiOptions {
 export async function startTestApi(backend: Backend, opts: TestApiOptions = {}): Promise<TestApi> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kvmstack-api-'));
   const shared = opts.shareWith;
-  const database = shared ? { url: shared.databaseUrl, drop: async () => {} } : await createTestDatabase(backend);
+  const database = shared
+    ? { url: shared.databaseUrl, drop: async () => {} }
+    : await createTestDatabase(backend);
   const config = loadConfig({
     env: {},
     file: undefined,
@@ -67,7 +69,9 @@ export async function startTestApi(backend: Backend, opts: TestApiOptions = {}):
   const db = openDatabase(config.database.connection);
   await migrateLatest(db);
   new KeyRepository(config.token.key_repository).ensure();
-  const log = opts.logFile ? pino({ level: 'debug' }, pino.destination(opts.logFile)) : pino({ level: 'silent' });
+  const log = opts.logFile
+    ? pino({ level: 'debug' }, pino.destination(opts.logFile))
+    : pino({ level: 'silent' });
   const service = await startApiService(config, { log, db, now: opts.now, port: 0 });
   const url = `http://127.0.0.1:${service.port}`;
   config.api.public_url = url; // links and the catalog name the port actually bound
@@ -75,14 +79,12 @@ export async function startTestApi(backend: Backend, opts: TestApiOptions = {}):
   const http = request(service.server);
 
   async function tokenFor(userId: string, password: string, projectId?: string): Promise<string> {
-    const res = await http
-      .post('/identity/v3/auth/tokens')
-      .send({
-        auth: {
-          identity: { methods: ['password'], password: { user: { id: userId, password } } },
-          ...(projectId ? { scope: { project: { id: projectId } } } : {}),
-        },
-      });
+    const res = await http.post('/identity/v3/auth/tokens').send({
+      auth: {
+        identity: { methods: ['password'], password: { user: { id: userId, password } } },
+        ...(projectId ? { scope: { project: { id: projectId } } } : {}),
+      },
+    });
     if (res.status !== 201) throw new Error(`token for ${userId}: ${res.status} ${JSON.stringify(res.body)}`);
     return res.headers['x-subject-token'] as string;
   }

@@ -29,7 +29,11 @@ export interface TestDatabase {
 export async function createTestDatabase(backend: Backend): Promise<TestDatabase> {
   if (backend === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'kvmstack-db-'));
-    return { backend, url: `sqlite://${join(dir, 'test.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      backend,
+      url: `sqlite://${join(dir, 'test.sqlite')}`,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const name = `kvmstack_t_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({
@@ -49,7 +53,11 @@ export async function createTestDatabase(backend: Backend): Promise<TestDatabase
     backend,
     url,
     drop: async () => {
-      const k = knexFactory({ client: 'mysql2', connection: { host: MARIADB_HOST, user: MARIADB_USER, password: MARIADB_PASSWORD }, pool: { min: 0, max: 1 } });
+      const k = knexFactory({
+        client: 'mysql2',
+        connection: { host: MARIADB_HOST, user: MARIADB_USER, password: MARIADB_PASSWORD },
+        pool: { min: 0, max: 1 },
+      });
       try {
         await k.raw(`DROP DATABASE IF EXISTS \`${name}\``);
       } finally {

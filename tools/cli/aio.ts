@@ -100,7 +100,8 @@ async function startApiInBackground(config: LoadedConfig, configFile: string): P
   });
   child.unref();
   const localUrl = `http://127.0.0.1:${config.api.port}`;
-  if (!(await waitHealthy(localUrl, 30))) throw new Error(`the API did not become healthy within 30 s; see ${logFile}`);
+  if (!(await waitHealthy(localUrl, 30)))
+    throw new Error(`the API did not become healthy within 30 s; see ${logFile}`);
   return child.pid as number;
 }
 
@@ -121,7 +122,11 @@ export function aioCommands(program: Command): void {
       mkdirSync(config.DEFAULT.data_dir, { recursive: true, mode: 0o750 });
 
       const keys = new KeyRepository(config.token.key_repository);
-      step(keys.ensure() ? `created the token signing key in ${keys.dir}` : `token signing keys present in ${keys.dir}`);
+      step(
+        keys.ensure()
+          ? `created the token signing key in ${keys.dir}`
+          : `token signing keys present in ${keys.dir}`,
+      );
 
       const knex = openDatabase(config.database.connection);
       try {
@@ -132,7 +137,11 @@ export function aioCommands(program: Command): void {
       }
 
       const boot = await runBootstrap(config);
-      step(boot.changes.length ? `bootstrapped: ${boot.changes.length} change(s)` : 'admin user, project, roles and catalog already in place');
+      step(
+        boot.changes.length
+          ? `bootstrapped: ${boot.changes.length} change(s)`
+          : 'admin user, project, roles and catalog already in place',
+      );
       const openrc = join(config.DEFAULT.data_dir, 'openrc');
       const clouds = join(config.DEFAULT.data_dir, 'clouds.yaml');
       if (boot.adminPassword) {
@@ -141,18 +150,26 @@ export function aioCommands(program: Command): void {
         chmodSync(openrc, 0o600);
         step(`wrote ${openrc} and ${clouds} (admin password: ${boot.adminPassword})`);
       } else if (!existsSync(openrc)) {
-        step(`the admin password is not known here: set KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD and run \`kvmstack up\` again to reset it`);
+        step(
+          `the admin password is not known here: set KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD and run \`kvmstack up\` again to reset it`,
+        );
       }
 
       const running = livePid(config.api.pid_file);
       if (running) step(`API already running (pid ${running})`);
-      else step(`API started (pid ${await startApiInBackground(config, configFile)}), log in ${config.DEFAULT.log_file || 'the data directory'}`);
-      if (!(await waitHealthy(`http://127.0.0.1:${config.api.port}`, 10))) throw new Error('the API does not answer /healthcheck');
+      else
+        step(
+          `API started (pid ${await startApiInBackground(config, configFile)}), log in ${config.DEFAULT.log_file || 'the data directory'}`,
+        );
+      if (!(await waitHealthy(`http://127.0.0.1:${config.api.port}`, 10)))
+        throw new Error('the API does not answer /healthcheck');
 
       // The local host agent joins here once kvmstack has one (host-agent issue); until then the cloud has no compute host.
       step('local host agent: not part of this version yet; the cloud has identity only');
 
-      console.log(`\nkvmstack is up at ${config.api.public_url}\n\nPoint the openstack CLI at it:\n  source ${openrc}\n  openstack token issue\n  openstack catalog list\nor: export OS_CLIENT_CONFIG_FILE=${clouds} OS_CLOUD=kvmstack\n\nStop it with: tools/kvmstack stop`);
+      console.log(
+        `\nkvmstack is up at ${config.api.public_url}\n\nPoint the openstack CLI at it:\n  source ${openrc}\n  openstack token issue\n  openstack catalog list\nor: export OS_CLIENT_CONFIG_FILE=${clouds} OS_CLOUD=kvmstack\n\nStop it with: tools/kvmstack stop`,
+      );
     });
 
   program
@@ -168,7 +185,8 @@ export function aioCommands(program: Command): void {
       }
       process.kill(pid, 'SIGTERM');
       const deadline = Date.now() + 15_000;
-      while (livePid(config.api.pid_file) === pid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while (livePid(config.api.pid_file) === pid && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
       if (livePid(config.api.pid_file) === pid) {
         process.kill(pid, 'SIGKILL');
         unlinkSync(config.api.pid_file);
@@ -183,7 +201,9 @@ export function aioCommands(program: Command): void {
       const config = configFrom(cmd.optsWithGlobals());
       const pid = livePid(config.api.pid_file);
       const healthy = pid ? await waitHealthy(`http://127.0.0.1:${config.api.port}`, 2) : false;
-      console.log(`api: ${pid ? `running (pid ${pid})` : 'stopped'}${pid ? `, ${healthy ? 'healthy' : 'NOT answering /healthcheck'}` : ''}`);
+      console.log(
+        `api: ${pid ? `running (pid ${pid})` : 'stopped'}${pid ? `, ${healthy ? 'healthy' : 'NOT answering /healthcheck'}` : ''}`,
+      );
       const openrc = join(config.DEFAULT.data_dir, 'openrc');
       if (existsSync(openrc)) console.log(`credentials: ${openrc}`);
       process.exitCode = pid && healthy ? 0 : 1;

@@ -7,7 +7,12 @@ import { configFrom, type LoadedConfig } from './context.js';
 export async function runBootstrap(config: LoadedConfig): Promise<BootstrapResult> {
   const knex = openDatabase(config.database.connection);
   try {
-    return await bootstrap(knex, config, new PasswordHasher(config.identity.password_hash_rounds), Date.now());
+    return await bootstrap(
+      knex,
+      config,
+      new PasswordHasher(config.identity.password_hash_rounds),
+      Date.now(),
+    );
   } finally {
     await knex.destroy();
   }

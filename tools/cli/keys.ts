@@ -9,7 +9,11 @@ export function keyCommands(program: Command): void {
     .description('create the first signing key if the repository is empty')
     .action((_o, cmd: Command) => {
       const repo = new KeyRepository(configFrom(cmd.optsWithGlobals()).token.key_repository);
-      console.log(repo.ensure() ? `created the first signing key in ${repo.dir}` : `signing keys already present in ${repo.dir}`);
+      console.log(
+        repo.ensure()
+          ? `created the first signing key in ${repo.dir}`
+          : `signing keys already present in ${repo.dir}`,
+      );
     });
   keys
     .command('rotate')
@@ -18,8 +22,12 @@ export function keyCommands(program: Command): void {
       const config = configFrom(cmd.optsWithGlobals());
       const repo = new KeyRepository(config.token.key_repository);
       const { kid, removed } = repo.rotate(config.token.max_active_keys);
-      console.log(`new signing key ${kid}; tokens signed by ${removed.length ? removed.join(', ') : 'no key'} no longer validate`);
-      console.log('copy the repository to every API host (as with Keystone keys); running API processes pick it up without a restart');
+      console.log(
+        `new signing key ${kid}; tokens signed by ${removed.length ? removed.join(', ') : 'no key'} no longer validate`,
+      );
+      console.log(
+        'copy the repository to every API host (as with Keystone keys); running API processes pick it up without a restart',
+      );
     });
   keys
     .command('list')

@@ -27,11 +27,15 @@ config
   .description('print the effective configuration (secrets hidden)')
   .action((_o, cmd: Command) => {
     const loaded = configFrom(cmd.optsWithGlobals()) as unknown as Record<string, Record<string, unknown>>;
-    console.log(`# from ${(loaded as unknown as { file: string | null }).file ?? 'defaults and environment'}`);
+    console.log(
+      `# from ${(loaded as unknown as { file: string | null }).file ?? 'defaults and environment'}`,
+    );
     let section = '';
     for (const o of OPTIONS as readonly OptionSpec[]) {
       if (o.section !== section) console.log(`\n[${(section = o.section)}]`);
-      console.log(`${o.name} = ${o.secret && loaded[o.section][o.name] ? '********' : String(loaded[o.section][o.name])}`);
+      console.log(
+        `${o.name} = ${o.secret && loaded[o.section][o.name] ? '********' : String(loaded[o.section][o.name])}`,
+      );
     }
   });
 config

@@ -18,7 +18,8 @@ export interface LoadOptions {
 /** Defaults < config file < environment < overrides; ${section.name} references are resolved last. */
 export function loadConfig(opts: LoadOptions = {}): Config & { file: string | null } {
   const env = opts.env ?? process.env;
-  const file = opts.file ?? env.KVMSTACK_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : null);
+  const file =
+    opts.file ?? env.KVMSTACK_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : null);
   let ini: Record<string, Record<string, unknown>> = {};
   if (file) {
     if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
@@ -49,7 +50,8 @@ export function loadConfig(opts: LoadOptions = {}): Config & { file: string | nu
 function normaliseIni(parsed: Record<string, unknown>): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = { DEFAULT: {} };
   for (const [k, v] of Object.entries(parsed)) {
-    if (v !== null && typeof v === 'object') out[k] = { ...(out[k] ?? {}), ...(v as Record<string, unknown>) };
+    if (v !== null && typeof v === 'object')
+      out[k] = { ...(out[k] ?? {}), ...(v as Record<string, unknown>) };
     else out.DEFAULT[k] = v;
   }
   return out;
@@ -59,7 +61,8 @@ function rejectUnknown(ini: Record<string, Record<string, unknown>>, file: strin
   const known = new Set((OPTIONS as readonly OptionSpec[]).map((o) => `${o.section}.${o.name}`));
   for (const [section, values] of Object.entries(ini)) {
     for (const name of Object.keys(values)) {
-      if (!known.has(`${section}.${name}`)) throw new ConfigError(`${file}: unknown option [${section}] ${name}`);
+      if (!known.has(`${section}.${name}`))
+        throw new ConfigError(`${file}: unknown option [${section}] ${name}`);
     }
   }
 }
@@ -85,7 +88,9 @@ function coerce(spec: OptionSpec, text: string): string | number | boolean {
     case 'float': {
       const n = Number(text);
       if (text.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
-        throw new ConfigError(`${where}: expected ${spec.type === 'int' ? 'an integer' : 'a number'}, got "${text}"`);
+        throw new ConfigError(
+          `${where}: expected ${spec.type === 'int' ? 'an integer' : 'a number'}, got "${text}"`,
+        );
       }
       if (spec.min !== undefined && n < spec.min) throw new ConfigError(`${where}: must be >= ${spec.min}`);
       if (spec.max !== undefined && n > spec.max) throw new ConfigError(`${where}: must be <= ${spec.max}`);
@@ -100,5 +105,9 @@ export function optionTableMarkdown(): string {
     const def = o.default === null || o.default === '' ? '(empty)' : `\`${String(o.default)}\``;
     return `| \`[${o.section}]\` | \`${o.name}\` | ${o.type} | ${def} | \`${envName(o)}\` | ${o.description.replace(/\|/g, '\\|')} |`;
   });
-  return ['| section | option | type | default | environment | description |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  return [
+    '| section | option | type | default | environment | description |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }

@@ -20,42 +20,204 @@ export interface OptionSpec {
 
 export const OPTIONS = [
   // [DEFAULT]
-  { section: 'DEFAULT', name: 'data_dir', type: 'string', default: '/var/lib/kvmstack', description: 'Where the SQLite database, token signing keys, pid and log files live.' },
-  { section: 'DEFAULT', name: 'log_level', type: 'string', default: 'info', description: 'pino log level: trace, debug, info, warn, error, fatal.' },
-  { section: 'DEFAULT', name: 'log_file', type: 'string', default: '', description: 'Log file of the API service; empty logs to standard output.' },
-  { section: 'DEFAULT', name: 'region', type: 'string', default: 'RegionOne', description: 'Region name used in the service catalog.' },
+  {
+    section: 'DEFAULT',
+    name: 'data_dir',
+    type: 'string',
+    default: '/var/lib/kvmstack',
+    description: 'Where the SQLite database, token signing keys, pid and log files live.',
+  },
+  {
+    section: 'DEFAULT',
+    name: 'log_level',
+    type: 'string',
+    default: 'info',
+    description: 'pino log level: trace, debug, info, warn, error, fatal.',
+  },
+  {
+    section: 'DEFAULT',
+    name: 'log_file',
+    type: 'string',
+    default: '',
+    description: 'Log file of the API service; empty logs to standard output.',
+  },
+  {
+    section: 'DEFAULT',
+    name: 'region',
+    type: 'string',
+    default: 'RegionOne',
+    description: 'Region name used in the service catalog.',
+  },
 
   // [api]
-  { section: 'api', name: 'listen', type: 'string', default: '0.0.0.0', description: 'Address the API service listens on.' },
-  { section: 'api', name: 'port', type: 'int', default: 5000, min: 1, max: 65535, description: 'Port of the API service; every OpenStack service is served on it under a DevStack-style prefix.' },
-  { section: 'api', name: 'public_url', type: 'string', default: '', description: 'Base URL clients reach the API at (catalog endpoints are built from it); empty: http://<hostname>:<port>.' },
-  { section: 'api', name: 'max_request_body_size', type: 'int', default: 114688, min: 1024, description: 'Largest JSON request body in bytes (oslo default 112 KiB); larger bodies get 413.' },
-  { section: 'api', name: 'max_limit', type: 'int', default: 1000, min: 1, description: 'Most items one page of a list returns (Nova\'s osapi_max_limit); clients page on with limit and marker.' },
-  { section: 'api', name: 'metrics_enabled', type: 'bool', default: true, description: 'Serve Prometheus metrics at GET /metrics.' },
-  { section: 'api', name: 'pid_file', type: 'string', default: '${DEFAULT.data_dir}/kvmstack-api.pid', description: 'Pid file of the API service started in the background.' },
+  {
+    section: 'api',
+    name: 'listen',
+    type: 'string',
+    default: '0.0.0.0',
+    description: 'Address the API service listens on.',
+  },
+  {
+    section: 'api',
+    name: 'port',
+    type: 'int',
+    default: 5000,
+    min: 1,
+    max: 65535,
+    description:
+      'Port of the API service; every OpenStack service is served on it under a DevStack-style prefix.',
+  },
+  {
+    section: 'api',
+    name: 'public_url',
+    type: 'string',
+    default: '',
+    description:
+      'Base URL clients reach the API at (catalog endpoints are built from it); empty: http://<hostname>:<port>.',
+  },
+  {
+    section: 'api',
+    name: 'max_request_body_size',
+    type: 'int',
+    default: 114688,
+    min: 1024,
+    description: 'Largest JSON request body in bytes (oslo default 112 KiB); larger bodies get 413.',
+  },
+  {
+    section: 'api',
+    name: 'max_limit',
+    type: 'int',
+    default: 1000,
+    min: 1,
+    description:
+      "Most items one page of a list returns (Nova's osapi_max_limit); clients page on with limit and marker.",
+  },
+  {
+    section: 'api',
+    name: 'metrics_enabled',
+    type: 'bool',
+    default: true,
+    description: 'Serve Prometheus metrics at GET /metrics.',
+  },
+  {
+    section: 'api',
+    name: 'pid_file',
+    type: 'string',
+    default: '${DEFAULT.data_dir}/kvmstack-api.pid',
+    description: 'Pid file of the API service started in the background.',
+  },
 
   // [database]
-  { section: 'database', name: 'connection', type: 'string', default: 'sqlite://${DEFAULT.data_dir}/kvmstack.sqlite', secret: true, description: 'sqlite:///absolute/path.sqlite (embedded) or mysql://user:password@host[:port]/database (MariaDB/MySQL).' },
-  { section: 'database', name: 'max_pool_size', type: 'int', default: 10, min: 1, description: 'Largest number of connections to MariaDB/MySQL per API process.' },
+  {
+    section: 'database',
+    name: 'connection',
+    type: 'string',
+    default: 'sqlite://${DEFAULT.data_dir}/kvmstack.sqlite',
+    secret: true,
+    description:
+      'sqlite:///absolute/path.sqlite (embedded) or mysql://user:password@host[:port]/database (MariaDB/MySQL).',
+  },
+  {
+    section: 'database',
+    name: 'max_pool_size',
+    type: 'int',
+    default: 10,
+    min: 1,
+    description: 'Largest number of connections to MariaDB/MySQL per API process.',
+  },
 
   // [token]
-  { section: 'token', name: 'expiration', type: 'int', default: 3600, min: 60, description: 'Lifetime of a token in seconds.' },
-  { section: 'token', name: 'key_repository', type: 'string', default: '${DEFAULT.data_dir}/jws-keys', description: 'Directory of the ES256 signing keys (private/ and public/), shared by every API process.' },
-  { section: 'token', name: 'max_active_keys', type: 'int', default: 3, min: 2, description: 'Public keys kept by `kvmstack keys rotate`: tokens signed by older keys stop validating.' },
-  { section: 'token', name: 'revocation_refresh_interval', type: 'float', default: 1, min: 0.1, description: 'Seconds between reloads of revocation events made by other API processes.' },
-  { section: 'token', name: 'allow_rescope_scoped_token', type: 'bool', default: true, description: 'Whether a project-scoped token may be exchanged for a token of another scope.' },
+  {
+    section: 'token',
+    name: 'expiration',
+    type: 'int',
+    default: 3600,
+    min: 60,
+    description: 'Lifetime of a token in seconds.',
+  },
+  {
+    section: 'token',
+    name: 'key_repository',
+    type: 'string',
+    default: '${DEFAULT.data_dir}/jws-keys',
+    description: 'Directory of the ES256 signing keys (private/ and public/), shared by every API process.',
+  },
+  {
+    section: 'token',
+    name: 'max_active_keys',
+    type: 'int',
+    default: 3,
+    min: 2,
+    description: 'Public keys kept by `kvmstack keys rotate`: tokens signed by older keys stop validating.',
+  },
+  {
+    section: 'token',
+    name: 'revocation_refresh_interval',
+    type: 'float',
+    default: 1,
+    min: 0.1,
+    description: 'Seconds between reloads of revocation events made by other API processes.',
+  },
+  {
+    section: 'token',
+    name: 'allow_rescope_scoped_token',
+    type: 'bool',
+    default: true,
+    description: 'Whether a project-scoped token may be exchanged for a token of another scope.',
+  },
 
   // [identity]
-  { section: 'identity', name: 'password_hash_rounds', type: 'int', default: 10, min: 4, max: 31, description: 'bcrypt cost factor for passwords and application-credential secrets (Keystone-compatible hashes).' },
-  { section: 'identity', name: 'default_domain_id', type: 'string', default: 'default', description: 'Id of the domain created at bootstrap and used when a request names none.' },
+  {
+    section: 'identity',
+    name: 'password_hash_rounds',
+    type: 'int',
+    default: 10,
+    min: 4,
+    max: 31,
+    description:
+      'bcrypt cost factor for passwords and application-credential secrets (Keystone-compatible hashes).',
+  },
+  {
+    section: 'identity',
+    name: 'default_domain_id',
+    type: 'string',
+    default: 'default',
+    description: 'Id of the domain created at bootstrap and used when a request names none.',
+  },
 
   // [bootstrap]
-  { section: 'bootstrap', name: 'admin_username', type: 'string', default: 'admin', description: 'Name of the administrator created by `kvmstack bootstrap`.' },
-  { section: 'bootstrap', name: 'admin_password', type: 'string', default: '', secret: true, description: 'Password of that administrator; empty: one is generated and printed once.' },
-  { section: 'bootstrap', name: 'admin_project', type: 'string', default: 'admin', description: 'Project the administrator holds the admin role on.' },
+  {
+    section: 'bootstrap',
+    name: 'admin_username',
+    type: 'string',
+    default: 'admin',
+    description: 'Name of the administrator created by `kvmstack bootstrap`.',
+  },
+  {
+    section: 'bootstrap',
+    name: 'admin_password',
+    type: 'string',
+    default: '',
+    secret: true,
+    description: 'Password of that administrator; empty: one is generated and printed once.',
+  },
+  {
+    section: 'bootstrap',
+    name: 'admin_project',
+    type: 'string',
+    default: 'admin',
+    description: 'Project the administrator holds the admin role on.',
+  },
 
   // [compute]
-  { section: 'compute', name: 'novaclient_max_microversion', type: 'string', default: '2.13', description: 'Highest compute microversion shown to python-novaclient, so that `nova evacuate --on-shared-storage` keeps working; empty: no special case.' },
+  {
+    section: 'compute',
+    name: 'novaclient_max_microversion',
+    type: 'string',
+    default: '2.13',
+    description:
+      'Highest compute microversion shown to python-novaclient, so that `nova evacuate --on-shared-storage` keeps working; empty: no special case.',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 type Spec = (typeof OPTIONS)[number];

@@ -21,7 +21,8 @@ export async function readJsonBody(ctx: Ctx, limit: number): Promise<unknown> {
     throw new BadRequest('The request body could not be read.');
   }
   if (raw.trim() === '') return undefined;
-  if (type && !JSON_TYPES.test(type)) throw new UnsupportedMediaType(`Unsupported Content-Type: ${type.split(';')[0]}`);
+  if (type && !JSON_TYPES.test(type))
+    throw new UnsupportedMediaType(`Unsupported Content-Type: ${type.split(';')[0]}`);
   try {
     return JSON.parse(raw);
   } catch {

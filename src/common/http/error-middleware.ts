@@ -22,7 +22,8 @@ export const renderErrors: Middleware<AppState, AppContext> = async (ctx, next) 
       err = new InternalError('An unexpected error prevented the server from fulfilling your request.');
     }
     if (err.status >= 500) ctx.state.log.error({ err }, 'server error');
-    const render = err.status === 401 ? renderKeystoneError : (ctx.state.service?.renderError ?? renderKeystoneError);
+    const render =
+      err.status === 401 ? renderKeystoneError : (ctx.state.service?.renderError ?? renderKeystoneError);
     const out = render(err.status, err.message, err);
     ctx.status = err.status;
     if (err.status === 401) {

@@ -41,9 +41,16 @@ export function observe(metrics: HttpMetrics | null): Middleware<AppState, AppCo
     } finally {
       if (ctx.state.service?.name === 'compute') ctx.set('x-compute-request-id', requestId);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? (ctx.status === 404 ? 'unmatched' : ctx.path);
+      const route =
+        (ctx as unknown as { _matchedRoute?: string })._matchedRoute ??
+        (ctx.status === 404 ? 'unmatched' : ctx.path);
       const service = ctx.state.service?.name ?? 'none';
-      metrics?.requests.inc({ service, method: ctx.method, route: String(route), status: String(ctx.status) });
+      metrics?.requests.inc({
+        service,
+        method: ctx.method,
+        route: String(route),
+        status: String(ctx.status),
+      });
       metrics?.latency.observe({ service, method: ctx.method, route: String(route) }, seconds);
       ctx.state.log.info(
         { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 },

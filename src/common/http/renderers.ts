@@ -36,9 +36,13 @@ export const renderNeutronError: ErrorRenderer = (status, message, error) => ({
 
 function defaultNeutronType(status: number): string {
   return (
-    { 400: 'HTTPBadRequest', 403: 'HTTPForbidden', 404: 'HTTPNotFound', 409: 'HTTPConflict', 413: 'HTTPRequestEntityTooLarge' }[
-      status
-    ] ?? 'HTTPInternalServerError'
+    {
+      400: 'HTTPBadRequest',
+      403: 'HTTPForbidden',
+      404: 'HTTPNotFound',
+      409: 'HTTPConflict',
+      413: 'HTTPRequestEntityTooLarge',
+    }[status] ?? 'HTTPInternalServerError'
   );
 }
 

@@ -46,7 +46,11 @@ export function mount(router: Router<AppState, AppContext>, spec: RouteSpec): vo
   if (spec.body) chain.push(parseBody(spec.body, spec.bodyOptional ?? false));
   chain.push(expectErrors(spec));
   // @koa/router's context carries params; its typings do not know our Ctx, hence the cast.
-  (router[spec.method] as (path: string, ...mw: RouteMiddleware[]) => unknown).call(router, spec.path, ...chain);
+  (router[spec.method] as (path: string, ...mw: RouteMiddleware[]) => unknown).call(
+    router,
+    spec.path,
+    ...chain,
+  );
 }
 
 /** Validates X-Auth-Token (no DB read) and stores who is calling in ctx.state.auth. */
@@ -54,7 +58,10 @@ export const authenticate: RouteMiddleware = async (ctx, next) => {
   const token = ctx.get('x-auth-token');
   if (!token) throw new Unauthorized('The request you have made requires authentication.');
   ctx.state.auth = await ctx.deps.tokens.validate(token);
-  ctx.state.log = ctx.state.log.child({ user_id: ctx.state.auth.userId, project_id: ctx.state.auth.projectId });
+  ctx.state.log = ctx.state.log.child({
+    user_id: ctx.state.auth.userId,
+    project_id: ctx.state.auth.projectId,
+  });
   await next();
 };
 

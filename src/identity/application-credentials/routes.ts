@@ -30,7 +30,11 @@ const createSchema: JsonSchema = {
           type: 'array',
           items: {
             type: 'object',
-            properties: { id: { type: 'string' }, name: { type: 'string' }, domain_id: { type: ['string', 'null'] } },
+            properties: {
+              id: { type: 'string' },
+              name: { type: 'string' },
+              domain_id: { type: ['string', 'null'] },
+            },
             minProperties: 1,
             additionalProperties: false,
           },
@@ -72,8 +76,17 @@ export function applicationCredentialRoutes(router: Router<AppState, AppContext>
     body: createSchema,
     errors: [404, 409],
     handler: async (ctx) => {
-      const { application_credential: input } = ctx.state.body as { application_credential: ApplicationCredentialInput };
-      const { credential, secret } = await createApplicationCredential(ctx.deps.db, rt.passwords, ctx.state.auth!, ctx.params.user_id, input, ctx.deps.now());
+      const { application_credential: input } = ctx.state.body as {
+        application_credential: ApplicationCredentialInput;
+      };
+      const { credential, secret } = await createApplicationCredential(
+        ctx.deps.db,
+        rt.passwords,
+        ctx.state.auth!,
+        ctx.params.user_id,
+        input,
+        ctx.deps.now(),
+      );
       ctx.status = 201;
       ctx.body = { application_credential: appCredView(ctx, credential, secret) };
     },
@@ -84,7 +97,11 @@ export function applicationCredentialRoutes(router: Router<AppState, AppContext>
     policy: policies.listApplicationCredentials,
     errors: [404],
     handler: async (ctx) => {
-      const list = await listApplicationCredentials(ctx.deps.db, ctx.params.user_id, ctx.query.name as string | undefined);
+      const list = await listApplicationCredentials(
+        ctx.deps.db,
+        ctx.params.user_id,
+        ctx.query.name as string | undefined,
+      );
       ctx.body = { application_credentials: list.map((c) => appCredView(ctx, c)), links: listLinks(ctx) };
     },
   });
@@ -94,7 +111,12 @@ export function applicationCredentialRoutes(router: Router<AppState, AppContext>
     policy: policies.getApplicationCredential,
     errors: [404],
     handler: async (ctx) => {
-      ctx.body = { application_credential: appCredView(ctx, await getApplicationCredential(ctx.deps.db, ctx.params.user_id, ctx.params.credential_id)) };
+      ctx.body = {
+        application_credential: appCredView(
+          ctx,
+          await getApplicationCredential(ctx.deps.db, ctx.params.user_id, ctx.params.credential_id),
+        ),
+      };
     },
   });
   mount(router, {
@@ -103,7 +125,13 @@ export function applicationCredentialRoutes(router: Router<AppState, AppContext>
     policy: policies.deleteApplicationCredential,
     errors: [404],
     handler: async (ctx) => {
-      await deleteApplicationCredential(ctx.deps.db, rt.revocations, ctx.state.auth!, ctx.params.user_id, ctx.params.credential_id);
+      await deleteApplicationCredential(
+        ctx.deps.db,
+        rt.revocations,
+        ctx.state.auth!,
+        ctx.params.user_id,
+        ctx.params.credential_id,
+      );
       ctx.status = 204;
     },
   });

@@ -57,21 +57,30 @@ export async function createApplicationCredential(
   now: number,
 ): Promise<{ credential: ApplicationCredential; secret: string }> {
   if (auth.applicationCredentialId && auth.applicationCredentialRestricted) {
-    throw new Forbidden('Using method application_credential is not allowed for managing additional application credentials.');
+    throw new Forbidden(
+      'Using method application_credential is not allowed for managing additional application credentials.',
+    );
   }
   if (!auth.projectId) throw new BadRequest('An application credential needs a project-scoped token.');
   let expiresAtUs: number | null = null;
   if (input.expires_at) {
     expiresAtUs = parseIsoMicros(input.expires_at);
-    if (expiresAtUs === null) throw new BadRequest(`Invalid input for field 'expires_at': ${JSON.stringify(input.expires_at)} is not a valid date-time`);
-    if (expiresAtUs <= now * 1000) throw new BadRequest('The expiration date of an application credential must be in the future.');
+    if (expiresAtUs === null)
+      throw new BadRequest(
+        `Invalid input for field 'expires_at': ${JSON.stringify(input.expires_at)} is not a valid date-time`,
+      );
+    if (expiresAtUs <= now * 1000)
+      throw new BadRequest('The expiration date of an application credential must be in the future.');
   }
   // As Keystone: the roles default to the token's, and each must be one the user holds on the project now
   // (a role granted after the token was issued counts).
   const heldNow = await effectiveRoles(db, userId, 'project', auth.projectId);
   const roles = (input.roles ?? auth.roles).map((wanted) => {
     const held = heldNow.find((r) => (wanted.id ? r.id === wanted.id : r.name === wanted.name));
-    if (!held) throw new NotFound(`Could not find role assignment with role: ${wanted.id ?? wanted.name}, user or group: ${userId}, project, domain, or system: ${auth.projectId}.`);
+    if (!held)
+      throw new NotFound(
+        `Could not find role assignment with role: ${wanted.id ?? wanted.name}, user or group: ${userId}, project, domain, or system: ${auth.projectId}.`,
+      );
     return { id: held.id, name: held.name };
   });
   const secret = input.secret || newSecret(48);
@@ -90,28 +99,48 @@ export async function createApplicationCredential(
   try {
     await db('application_credentials').insert(row);
   } catch (err) {
-    if (isDuplicateKey(err)) throw new Conflict(`Conflict occurred attempting to store application_credential - Duplicate entry found with name ${input.name}.`);
+    if (isDuplicateKey(err))
+      throw new Conflict(
+        `Conflict occurred attempting to store application_credential - Duplicate entry found with name ${input.name}.`,
+      );
     throw err;
   }
   return { credential: appCredFromRow(row), secret };
 }
 
-export async function getApplicationCredential(db: Knex, userId: string, id: string): Promise<ApplicationCredential> {
+export async function getApplicationCredential(
+  db: Knex,
+  userId: string,
+  id: string,
+): Promise<ApplicationCredential> {
   const row = await db('application_credentials').where({ id, user_id: userId }).first();
   if (!row) throw new NotFound(`Could not find Application Credential: ${id}.`);
   return appCredFromRow(row);
 }
 
-export async function listApplicationCredentials(db: Knex, userId: string, name?: string): Promise<ApplicationCredential[]> {
-  if (!(await db('users').where({ id: userId }).first())) throw new NotFound(`Could not find user: ${userId}.`);
+export async function listApplicationCredentials(
+  db: Knex,
+  userId: string,
+  name?: string,
+): Promise<ApplicationCredential[]> {
+  if (!(await db('users').where({ id: userId }).first()))
+    throw new NotFound(`Could not find user: ${userId}.`);
   const q = db('application_credentials').where({ user_id: userId }).orderBy('name');
   if (name !== undefined) q.where({ name });
   return (await q).map(appCredFromRow);
 }
 
-export async function deleteApplicationCredential(db: Knex, revocations: RevocationList, auth: AuthContext, userId: string, id: string): Promise<void> {
+export async function deleteApplicationCredential(
+  db: Knex,
+  revocations: RevocationList,
+  auth: AuthContext,
+  userId: string,
+  id: string,
+): Promise<void> {
   if (auth.applicationCredentialId && auth.applicationCredentialRestricted) {
-    throw new Forbidden('Using method application_credential is not allowed for managing additional application credentials.');
+    throw new Forbidden(
+      'Using method application_credential is not allowed for managing additional application credentials.',
+    );
   }
   await db.transaction(async (trx) => {
     await getApplicationCredential(trx, userId, id);

@@ -9,7 +9,9 @@ import { findUserByName, getUser, type User } from '../users/service.js';
 export interface AuthRequest {
   identity: {
     methods: string[];
-    password?: { user: { id?: string; name?: string; password?: string; domain?: { id?: string; name?: string } } };
+    password?: {
+      user: { id?: string; name?: string; password?: string; domain?: { id?: string; name?: string } };
+    };
     token?: { id: string };
     application_credential?: {
       id?: string;
@@ -37,9 +39,15 @@ export interface Identified {
 }
 
 /** Keystone answers every failed authentication with the same 401, to leak nothing. */
-export const authFailed = (): Unauthorized => new Unauthorized('The request you have made requires authentication.');
+export const authFailed = (): Unauthorized =>
+  new Unauthorized('The request you have made requires authentication.');
 
-export async function identify(db: Knex, rt: IdentityRuntime, req: AuthRequest, now: number): Promise<Identified> {
+export async function identify(
+  db: Knex,
+  rt: IdentityRuntime,
+  req: AuthRequest,
+  now: number,
+): Promise<Identified> {
   const methods = req.identity.methods;
   const steps: Identified[] = [];
   for (const method of methods) {
@@ -67,7 +75,7 @@ export async function identify(db: Knex, rt: IdentityRuntime, req: AuthRequest, 
     parentToken: steps.find((s) => s.parentToken)?.parentToken,
     appCred: steps.find((s) => s.appCred)?.appCred,
   };
-  if (!result) throw new BadRequest('Invalid input for field \'identity/methods\': [] is too short');
+  if (!result) throw new BadRequest("Invalid input for field 'identity/methods': [] is too short");
   result.methods = [...new Set([...(result.parentToken?.methods ?? []), ...methods])];
   if (!result.user.enabled) throw authFailed();
   const domain = await getDomain(db, result.user.domainId).catch(() => null);
@@ -76,11 +84,15 @@ export async function identify(db: Knex, rt: IdentityRuntime, req: AuthRequest, 
 }
 
 /** Finds a user by id, or by name within a domain given by id or name; any miss is a 401. */
-export async function resolveUser(db: Knex, ref: { id?: string; name?: string; domain?: { id?: string; name?: string } }): Promise<User> {
+export async function resolveUser(
+  db: Knex,
+  ref: { id?: string; name?: string; domain?: { id?: string; name?: string } },
+): Promise<User> {
   try {
     if (ref.id) return await getUser(db, ref.id);
     if (!ref.name) throw new BadRequest('Expecting to find id or name in user.');
-    if (!ref.domain || (!ref.domain.id && !ref.domain.name)) throw new BadRequest('Expecting to find domain in user.');
+    if (!ref.domain || (!ref.domain.id && !ref.domain.name))
+      throw new BadRequest('Expecting to find domain in user.');
     const domainId = ref.domain.id ?? (await findDomainByName(db, ref.domain.name as string)).id;
     return await findUserByName(db, ref.name, domainId);
   } catch (err) {
@@ -91,7 +103,8 @@ export async function resolveUser(db: Knex, ref: { id?: string; name?: string; d
 
 async function byPassword(db: Knex, rt: IdentityRuntime, req: AuthRequest): Promise<Identified> {
   const section = req.identity.password;
-  if (!section?.user) throw new BadRequest("Invalid input for field 'identity/password': 'user' is a required property");
+  if (!section?.user)
+    throw new BadRequest("Invalid input for field 'identity/password': 'user' is a required property");
   const user = await resolveUser(db, section.user);
   if (!(await rt.passwords.verify(section.user.password ?? '', user.passwordHash))) throw authFailed();
   return { user, methods: ['password'] };
@@ -101,16 +114,25 @@ async function byToken(db: Knex, rt: IdentityRuntime, req: AuthRequest): Promise
   const id = req.identity.token?.id;
   if (!id) throw new BadRequest("Invalid input for field 'identity/token': 'id' is a required property");
   const parent = await rt.tokens.validate(id);
-  if (parent.applicationCredentialId) throw new Unauthorized('Application credential tokens cannot be rescoped.');
+  if (parent.applicationCredentialId)
+    throw new Unauthorized('Application credential tokens cannot be rescoped.');
   const user = await getUser(db, parent.userId).catch(() => {
     throw authFailed();
   });
   return { user, methods: ['token'], parentToken: parent };
 }
 
-async function byApplicationCredential(db: Knex, rt: IdentityRuntime, req: AuthRequest, now: number): Promise<Identified> {
+async function byApplicationCredential(
+  db: Knex,
+  rt: IdentityRuntime,
+  req: AuthRequest,
+  now: number,
+): Promise<Identified> {
   const section = req.identity.application_credential;
-  if (!section?.secret) throw new BadRequest("Invalid input for field 'identity/application_credential': 'secret' is a required property");
+  if (!section?.secret)
+    throw new BadRequest(
+      "Invalid input for field 'identity/application_credential': 'secret' is a required property",
+    );
   let row: Record<string, unknown> | undefined;
   if (section.id) {
     row = await db('application_credentials').where({ id: section.id }).first();

@@ -34,11 +34,24 @@ const authSchema: JsonSchema = {
           type: 'object',
           properties: {
             methods: { type: 'array', items: { type: 'string' }, minItems: 1 },
-            password: { type: 'object', properties: { user: { ...named, properties: { ...(named.properties as object), password: { type: 'string' } } } } },
+            password: {
+              type: 'object',
+              properties: {
+                user: {
+                  ...named,
+                  properties: { ...(named.properties as object), password: { type: 'string' } },
+                },
+              },
+            },
             token: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
             application_credential: {
               type: 'object',
-              properties: { id: { type: 'string' }, name: { type: 'string' }, secret: { type: 'string' }, user: named },
+              properties: {
+                id: { type: 'string' },
+                name: { type: 'string' },
+                secret: { type: 'string' },
+                user: named,
+              },
               required: ['secret'],
             },
           },

@@ -11,7 +11,12 @@ import { authFailed, type AuthScope, type Identified } from './methods.js';
  * the token method keeps its token's scope; else the user's default project, if they hold a role on it;
  * else the token is unscoped. Any scope the user may not use is a 401, as Keystone answers.
  */
-export async function grantFor(db: Knex, who: Identified, scope: AuthScope | undefined, allowRescope: boolean): Promise<TokenGrant> {
+export async function grantFor(
+  db: Knex,
+  who: Identified,
+  scope: AuthScope | undefined,
+  allowRescope: boolean,
+): Promise<TokenGrant> {
   const base = {
     userId: who.user.id,
     userDomainId: who.user.domainId,
@@ -66,7 +71,8 @@ export async function grantFor(db: Knex, who: Identified, scope: AuthScope | und
   if (who.parentToken && !allowRescope && (who.parentToken.projectId || who.parentToken.domainId)) {
     throw new Forbidden('Rescoping a scoped token is disabled by [token] allow_rescope_scoped_token.');
   }
-  if (scope.project && scope.domain) throw new BadRequest('Specify either a project or a domain scope, not both.');
+  if (scope.project && scope.domain)
+    throw new BadRequest('Specify either a project or a domain scope, not both.');
 
   if (scope.project) {
     const ref = scope.project;
@@ -74,7 +80,8 @@ export async function grantFor(db: Knex, who: Identified, scope: AuthScope | und
     try {
       if (ref.id) projectId = ref.id;
       else {
-        if (!ref.name || !ref.domain || (!ref.domain.id && !ref.domain.name)) throw new BadRequest('Expecting to find domain in project.');
+        if (!ref.name || !ref.domain || (!ref.domain.id && !ref.domain.name))
+          throw new BadRequest('Expecting to find domain in project.');
         const domainId = ref.domain.id ?? (await findDomainByName(db, ref.domain.name as string)).id;
         projectId = (await findProjectByName(db, ref.name, domainId)).id;
       }
@@ -110,7 +117,13 @@ async function projectGrant(db: Knex, base: Base, projectId: string): Promise<To
   const project = await usableProject(db, projectId);
   const roles = await effectiveRoles(db, base.userId, 'project', project.id);
   if (!roles.length) throw new Unauthorized(`User ${base.userId} has no access to project ${project.id}.`);
-  return { ...base, projectId: project.id, projectDomainId: project.domainId, domainId: null, roles: roles.map((r) => ({ id: r.id, name: r.name })) };
+  return {
+    ...base,
+    projectId: project.id,
+    projectDomainId: project.domainId,
+    domainId: null,
+    roles: roles.map((r) => ({ id: r.id, name: r.name })),
+  };
 }
 
 async function domainGrant(db: Knex, base: Base, domainId: string): Promise<TokenGrant> {
@@ -120,5 +133,11 @@ async function domainGrant(db: Knex, base: Base, domainId: string): Promise<Toke
   if (!domain.enabled) throw authFailed();
   const roles = await effectiveRoles(db, base.userId, 'domain', domain.id);
   if (!roles.length) throw new Unauthorized(`User ${base.userId} has no access to domain ${domain.id}.`);
-  return { ...base, projectId: null, projectDomainId: null, domainId: domain.id, roles: roles.map((r) => ({ id: r.id, name: r.name })) };
+  return {
+    ...base,
+    projectId: null,
+    projectDomainId: null,
+    domainId: domain.id,
+    roles: roles.map((r) => ({ id: r.id, name: r.name })),
+  };
 }

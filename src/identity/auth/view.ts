@@ -7,7 +7,11 @@ import { buildCatalog } from '../catalog/service.js';
  * The token body of POST and GET /v3/auth/tokens, built from the token's own claims plus names: the same
  * token always renders the same body (Tempest compares the two).
  */
-export async function tokenBody(db: Knex, t: AuthContext, withCatalog: boolean): Promise<Record<string, unknown>> {
+export async function tokenBody(
+  db: Knex,
+  t: AuthContext,
+  withCatalog: boolean,
+): Promise<Record<string, unknown>> {
   const [user, userDomain] = await Promise.all([
     db('users').where({ id: t.userId }).first(),
     db('domains').where({ id: t.userDomainId }).first(),
@@ -27,7 +31,11 @@ export async function tokenBody(db: Knex, t: AuthContext, withCatalog: boolean):
   if (t.projectId) {
     const project = await db('projects').where({ id: t.projectId }).first();
     const pdom = await db('domains').where({ id: t.projectDomainId }).first();
-    body.project = { id: t.projectId, name: project?.name ?? null, domain: { id: t.projectDomainId, name: pdom?.name ?? null } };
+    body.project = {
+      id: t.projectId,
+      name: project?.name ?? null,
+      domain: { id: t.projectDomainId, name: pdom?.name ?? null },
+    };
     body.is_domain = false;
   }
   if (t.domainId) {
@@ -40,7 +48,11 @@ export async function tokenBody(db: Knex, t: AuthContext, withCatalog: boolean):
   }
   if (t.applicationCredentialId) {
     const ac = await db('application_credentials').where({ id: t.applicationCredentialId }).first();
-    body.application_credential = { id: t.applicationCredentialId, name: ac?.name ?? null, restricted: t.applicationCredentialRestricted };
+    body.application_credential = {
+      id: t.applicationCredentialId,
+      name: ac?.name ?? null,
+      restricted: t.applicationCredentialRestricted,
+    };
   }
   return body;
 }

@@ -58,18 +58,31 @@ export async function listRegions(db: Knex, f: { parentRegionId?: string }): Pro
   if (f.parentRegionId !== undefined) q.where('parent_region_id', f.parentRegionId);
   return (await q).map(regionFromRow);
 }
-export async function createRegion(db: Knex, input: { id?: string; description?: string; parent_region_id?: string | null }): Promise<Region> {
+export async function createRegion(
+  db: Knex,
+  input: { id?: string; description?: string; parent_region_id?: string | null },
+): Promise<Region> {
   if (input.parent_region_id) await parentOr404(db, input.parent_region_id);
-  const row = { id: input.id ?? newHexId(), description: input.description ?? '', parent_region_id: input.parent_region_id ?? null, extra: '{}' };
+  const row = {
+    id: input.id ?? newHexId(),
+    description: input.description ?? '',
+    parent_region_id: input.parent_region_id ?? null,
+    extra: '{}',
+  };
   try {
     await db('regions').insert(row);
   } catch (err) {
-    if (isDuplicateKey(err)) throw new Conflict(`Conflict occurred attempting to store region - Duplicate ID, ${row.id}.`);
+    if (isDuplicateKey(err))
+      throw new Conflict(`Conflict occurred attempting to store region - Duplicate ID, ${row.id}.`);
     throw err;
   }
   return regionFromRow(row);
 }
-export async function updateRegion(db: Knex, id: string, input: { description?: string; parent_region_id?: string | null }): Promise<Region> {
+export async function updateRegion(
+  db: Knex,
+  id: string,
+  input: { description?: string; parent_region_id?: string | null },
+): Promise<Region> {
   await getRegion(db, id);
   if (input.parent_region_id) {
     if (input.parent_region_id === id) throw new BadRequest('A region cannot be its own parent.');
@@ -84,8 +97,10 @@ export async function updateRegion(db: Knex, id: string, input: { description?: 
 export async function deleteRegion(db: Knex, id: string): Promise<void> {
   await db.transaction(async (trx) => {
     await getRegion(trx, id);
-    if (await trx('regions').where({ parent_region_id: id }).first()) throw new Conflict(`Region ${id} has child regions.`);
-    if (await trx('endpoints').where({ region_id: id }).first()) throw new Conflict(`Region ${id} still has endpoints.`);
+    if (await trx('regions').where({ parent_region_id: id }).first())
+      throw new Conflict(`Region ${id} has child regions.`);
+    if (await trx('endpoints').where({ region_id: id }).first())
+      throw new Conflict(`Region ${id} still has endpoints.`);
     await trx('regions').where({ id }).delete();
   });
 }
@@ -105,13 +120,27 @@ export async function listServices(db: Knex, f: { type?: string; name?: string }
   if (f.name !== undefined) q.where('name', f.name);
   return (await q).map(serviceFromRow);
 }
-export async function createService(db: Knex, input: { type: string; name?: string; description?: string; enabled?: boolean; [k: string]: unknown }): Promise<Service> {
+export async function createService(
+  db: Knex,
+  input: { type: string; name?: string; description?: string; enabled?: boolean; [k: string]: unknown },
+): Promise<Service> {
   const { type, name, description, enabled, id: _id, ...extra } = input;
-  const row = { id: newHexId(), type, name: name ?? null, description: description ?? null, enabled: enabled ?? true, extra: toJson(extra) };
+  const row = {
+    id: newHexId(),
+    type,
+    name: name ?? null,
+    description: description ?? null,
+    enabled: enabled ?? true,
+    extra: toJson(extra),
+  };
   await db('services').insert(row);
   return serviceFromRow(row);
 }
-export async function updateService(db: Knex, id: string, input: { type?: string; name?: string; description?: string; enabled?: boolean; [k: string]: unknown }): Promise<Service> {
+export async function updateService(
+  db: Knex,
+  id: string,
+  input: { type?: string; name?: string; description?: string; enabled?: boolean; [k: string]: unknown },
+): Promise<Service> {
   const current = await getService(db, id);
   const { type, name, description, enabled, id: _id, ...extra } = input;
   const changes: Record<string, unknown> = { extra: toJson({ ...current.extra, ...extra }) };
@@ -136,7 +165,10 @@ export async function getEndpoint(db: Knex, id: string): Promise<Endpoint> {
   if (!row) throw new NotFound(`Could not find endpoint: ${id}.`);
   return endpointFromRow(row);
 }
-export async function listEndpoints(db: Knex, f: { serviceId?: string; interface?: string; regionId?: string }): Promise<Endpoint[]> {
+export async function listEndpoints(
+  db: Knex,
+  f: { serviceId?: string; interface?: string; regionId?: string },
+): Promise<Endpoint[]> {
   const q = db('endpoints').orderBy('id');
   if (f.serviceId !== undefined) q.where('service_id', f.serviceId);
   if (f.interface !== undefined) q.where('interface', f.interface);
@@ -156,7 +188,15 @@ export async function createEndpoint(db: Knex, input: EndpointInput): Promise<En
     await serviceOr400(trx, input.service_id as string);
     const regionId = input.region_id ?? input.region ?? null;
     if (regionId) await ensureRegion(trx, regionId);
-    const row = { id: newHexId(), service_id: input.service_id, interface: input.interface, region_id: regionId, url: input.url, enabled: input.enabled ?? true, extra: '{}' };
+    const row = {
+      id: newHexId(),
+      service_id: input.service_id,
+      interface: input.interface,
+      region_id: regionId,
+      url: input.url,
+      enabled: input.enabled ?? true,
+      extra: '{}',
+    };
     await trx('endpoints').insert(row);
     return endpointFromRow(row);
   });
@@ -174,7 +214,8 @@ export async function updateEndpoint(db: Knex, id: string, input: EndpointInput)
       if (regionId) await ensureRegion(trx, regionId);
       changes.region_id = regionId;
     }
-    for (const k of ['interface', 'url', 'enabled'] as const) if (input[k] !== undefined) changes[k] = input[k];
+    for (const k of ['interface', 'url', 'enabled'] as const)
+      if (input[k] !== undefined) changes[k] = input[k];
     if (Object.keys(changes).length) await trx('endpoints').where({ id }).update(changes);
     return getEndpoint(trx, id);
   });
@@ -197,13 +238,21 @@ export interface CatalogEntry {
   id: string;
   type: string;
   name: string;
-  endpoints: { id: string; interface: string; region: string | null; region_id: string | null; url: string }[];
+  endpoints: {
+    id: string;
+    interface: string;
+    region: string | null;
+    region_id: string | null;
+    url: string;
+  }[];
 }
 
 /** The token catalog: enabled services with their enabled endpoints; $(project_id)s is filled in as Keystone does. */
 export async function buildCatalog(db: Knex, projectId: string | null): Promise<CatalogEntry[]> {
   const services = (await db('services').where({ enabled: true }).orderBy('type')).map(serviceFromRow);
-  const endpoints = (await db('endpoints').where({ enabled: true }).orderBy('interface')).map(endpointFromRow);
+  const endpoints = (await db('endpoints').where({ enabled: true }).orderBy('interface')).map(
+    endpointFromRow,
+  );
   const out: CatalogEntry[] = [];
   for (const s of services) {
     const eps = endpoints

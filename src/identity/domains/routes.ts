@@ -16,13 +16,17 @@ const domainProps: JsonSchema = {
 };
 const createSchema: JsonSchema = {
   type: 'object',
-  properties: { domain: { type: 'object', properties: domainProps, required: ['name'], additionalProperties: true } },
+  properties: {
+    domain: { type: 'object', properties: domainProps, required: ['name'], additionalProperties: true },
+  },
   required: ['domain'],
   additionalProperties: false,
 };
 const updateSchema: JsonSchema = {
   type: 'object',
-  properties: { domain: { type: 'object', properties: domainProps, minProperties: 1, additionalProperties: true } },
+  properties: {
+    domain: { type: 'object', properties: domainProps, minProperties: 1, additionalProperties: true },
+  },
   required: ['domain'],
   additionalProperties: false,
 };
@@ -93,7 +97,12 @@ export function domainRoutes(router: Router<AppState, AppContext>, rt: IdentityR
     policy: policies.deleteDomain,
     errors: [403, 404],
     handler: async (ctx) => {
-      await deleteDomain(ctx.deps.db, rt.revocations, ctx.params.domain_id, ctx.deps.config.identity.default_domain_id);
+      await deleteDomain(
+        ctx.deps.db,
+        rt.revocations,
+        ctx.params.domain_id,
+        ctx.deps.config.identity.default_domain_id,
+      );
       ctx.status = 204;
     },
   });

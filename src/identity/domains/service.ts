@@ -37,7 +37,10 @@ export async function findDomainByName(db: Knex, name: string): Promise<Domain> 
   return fromRow(row);
 }
 
-export async function listDomains(db: Knex, filters: { name?: string; enabled?: boolean }): Promise<Domain[]> {
+export async function listDomains(
+  db: Knex,
+  filters: { name?: string; enabled?: boolean },
+): Promise<Domain[]> {
   const q = db('domains').orderBy('name');
   if (filters.name !== undefined) q.where('name', filters.name);
   if (filters.enabled !== undefined) q.where('enabled', filters.enabled);
@@ -62,7 +65,10 @@ export async function createDomain(
   try {
     await db('domains').insert(row);
   } catch (err) {
-    if (isDuplicateKey(err)) throw new Conflict(`Conflict occurred attempting to store domain - Duplicate entry found with name ${name}.`);
+    if (isDuplicateKey(err))
+      throw new Conflict(
+        `Conflict occurred attempting to store domain - Duplicate entry found with name ${name}.`,
+      );
     throw err;
   }
   return fromRow(row);
@@ -77,7 +83,10 @@ export async function updateDomain(
   return db.transaction(async (trx) => {
     const current = await getDomain(trx, id);
     const { name, description, enabled, id: _ignored, ...rest } = patch;
-    const extra = { ...current.extra, ...Object.fromEntries(Object.entries(rest).filter(([k]) => !STANDARD.includes(k))) };
+    const extra = {
+      ...current.extra,
+      ...Object.fromEntries(Object.entries(rest).filter(([k]) => !STANDARD.includes(k))),
+    };
     const changes: Record<string, unknown> = { extra: toJson(extra) };
     if (name !== undefined) changes.name = name;
     if (description !== undefined) changes.description = description;
@@ -85,7 +94,10 @@ export async function updateDomain(
     try {
       await trx('domains').where({ id }).update(changes);
     } catch (err) {
-      if (isDuplicateKey(err)) throw new Conflict(`Conflict occurred attempting to store domain - Duplicate entry found with name ${name}.`);
+      if (isDuplicateKey(err))
+        throw new Conflict(
+          `Conflict occurred attempting to store domain - Duplicate entry found with name ${name}.`,
+        );
       throw err;
     }
     if (enabled === false && current.enabled) await revocations.revoke({ domain_id: id }, trx);
@@ -97,21 +109,36 @@ export async function updateDomain(
  * Deletes a disabled domain and everything in it, as Keystone does: its projects, users, groups and
  * domain-specific roles, with their grants, group memberships and application credentials.
  */
-export async function deleteDomain(db: Knex, revocations: RevocationList, id: string, defaultDomainId: string): Promise<void> {
+export async function deleteDomain(
+  db: Knex,
+  revocations: RevocationList,
+  id: string,
+  defaultDomainId: string,
+): Promise<void> {
   await db.transaction(async (trx) => {
     const domain = await getDomain(trx, id);
-    if (domain.enabled) throw new Forbidden('Cannot delete a domain that is enabled, please disable it first.');
+    if (domain.enabled)
+      throw new Forbidden('Cannot delete a domain that is enabled, please disable it first.');
     if (id === defaultDomainId) throw new Forbidden('Cannot delete the default domain.');
-    const ids = async (table: string, column = 'domain_id') => (await trx(table).where(column, id).select('id')).map((r) => String(r.id));
-    const [projects, users, groups, roles] = [await ids('projects'), await ids('users'), await ids('groups'), await ids('roles')];
+    const ids = async (table: string, column = 'domain_id') =>
+      (await trx(table).where(column, id).select('id')).map((r) => String(r.id));
+    const [projects, users, groups, roles] = [
+      await ids('projects'),
+      await ids('users'),
+      await ids('groups'),
+      await ids('roles'),
+    ];
     await deleteRolesIn(trx, roles);
-    for (const chunk of chunks([id, ...projects])) await trx('role_assignments').whereIn('target_id', chunk).delete();
-    for (const chunk of chunks([...users, ...groups])) await trx('role_assignments').whereIn('actor_id', chunk).delete();
+    for (const chunk of chunks([id, ...projects]))
+      await trx('role_assignments').whereIn('target_id', chunk).delete();
+    for (const chunk of chunks([...users, ...groups]))
+      await trx('role_assignments').whereIn('actor_id', chunk).delete();
     for (const chunk of chunks(users)) {
       await trx('application_credentials').whereIn('user_id', chunk).delete();
       await trx('group_members').whereIn('user_id', chunk).delete();
     }
-    for (const chunk of chunks(projects)) await trx('application_credentials').whereIn('project_id', chunk).delete();
+    for (const chunk of chunks(projects))
+      await trx('application_credentials').whereIn('project_id', chunk).delete();
     for (const chunk of chunks(groups)) await trx('group_members').whereIn('group_id', chunk).delete();
     for (const table of ['users', 'groups', 'projects']) await trx(table).where({ domain_id: id }).delete();
     await trx('domains').where({ id }).delete();

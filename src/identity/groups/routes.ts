@@ -6,7 +6,18 @@ import { listLinks, selfLink } from '../links.js';
 import { isAdmin, policies } from '../policy.js';
 import type { IdentityRuntime } from '../runtime.js';
 import { userView } from '../users/routes.js';
-import { addMember, checkMember, createGroup, deleteGroup, getGroup, listGroups, listMembers, removeMember, updateGroup, type Group } from './service.js';
+import {
+  addMember,
+  checkMember,
+  createGroup,
+  deleteGroup,
+  getGroup,
+  listGroups,
+  listMembers,
+  removeMember,
+  updateGroup,
+  type Group,
+} from './service.js';
 
 const groupProps: JsonSchema = {
   name: { type: 'string', minLength: 1, maxLength: 64 },
@@ -15,7 +26,9 @@ const groupProps: JsonSchema = {
 };
 const schema = (required: string[]): JsonSchema => ({
   type: 'object',
-  properties: { group: { type: 'object', properties: groupProps, required, minProperties: 1, additionalProperties: true } },
+  properties: {
+    group: { type: 'object', properties: groupProps, required, minProperties: 1, additionalProperties: true },
+  },
   required: ['group'],
   additionalProperties: false,
 });
@@ -35,7 +48,13 @@ const groupPolicies = {
 };
 
 export function groupView(ctx: Ctx, g: Group): Record<string, unknown> {
-  return { id: g.id, name: g.name, domain_id: g.domainId, description: g.description, links: selfLink(ctx, `groups/${g.id}`) };
+  return {
+    id: g.id,
+    name: g.name,
+    domain_id: g.domainId,
+    description: g.description,
+    links: selfLink(ctx, `groups/${g.id}`),
+  };
 }
 
 export function groupRoutes(router: Router<AppState, AppContext>, rt: IdentityRuntime): void {
@@ -45,7 +64,10 @@ export function groupRoutes(router: Router<AppState, AppContext>, rt: IdentityRu
     policy: groupPolicies.list,
     errors: [],
     handler: async (ctx) => {
-      const groups = await listGroups(ctx.deps.db, { name: ctx.query.name as string | undefined, domainId: ctx.query.domain_id as string | undefined });
+      const groups = await listGroups(ctx.deps.db, {
+        name: ctx.query.name as string | undefined,
+        domainId: ctx.query.domain_id as string | undefined,
+      });
       ctx.body = { groups: groups.map((g) => groupView(ctx, g)), links: listLinks(ctx) };
     },
   });
@@ -58,7 +80,12 @@ export function groupRoutes(router: Router<AppState, AppContext>, rt: IdentityRu
     handler: async (ctx) => {
       const { group } = ctx.state.body as { group: { name: string } };
       ctx.status = 201;
-      ctx.body = { group: groupView(ctx, await createGroup(ctx.deps.db, group, ctx.deps.config.identity.default_domain_id)) };
+      ctx.body = {
+        group: groupView(
+          ctx,
+          await createGroup(ctx.deps.db, group, ctx.deps.config.identity.default_domain_id),
+        ),
+      };
     },
   });
   mount(router, {

@@ -25,28 +25,50 @@ export async function getGroup(db: Knex, id: string): Promise<Group> {
   return fromRow(row);
 }
 
-export async function listGroups(db: Knex, f: { name?: string; domainId?: string; userId?: string }): Promise<Group[]> {
+export async function listGroups(
+  db: Knex,
+  f: { name?: string; domainId?: string; userId?: string },
+): Promise<Group[]> {
   const q = db('groups').select('groups.*').orderBy('groups.name');
   if (f.name !== undefined) q.where('groups.name', f.name);
   if (f.domainId !== undefined) q.where('groups.domain_id', f.domainId);
-  if (f.userId !== undefined) q.join('group_members', 'group_members.group_id', 'groups.id').where('group_members.user_id', f.userId);
+  if (f.userId !== undefined)
+    q.join('group_members', 'group_members.group_id', 'groups.id').where('group_members.user_id', f.userId);
   return (await q).map(fromRow);
 }
 
-export async function createGroup(db: Knex, input: { name: string; domain_id?: string; description?: string | null }, defaultDomainId: string): Promise<Group> {
+export async function createGroup(
+  db: Knex,
+  input: { name: string; domain_id?: string; description?: string | null },
+  defaultDomainId: string,
+): Promise<Group> {
   const domainId = input.domain_id ?? defaultDomainId;
-  if (!(await db('domains').where({ id: domainId }).first())) throw new NotFound(`Could not find domain: ${domainId}.`);
-  const row = { id: newHexId(), name: input.name, domain_id: domainId, description: input.description ?? '', extra: '{}' };
+  if (!(await db('domains').where({ id: domainId }).first()))
+    throw new NotFound(`Could not find domain: ${domainId}.`);
+  const row = {
+    id: newHexId(),
+    name: input.name,
+    domain_id: domainId,
+    description: input.description ?? '',
+    extra: '{}',
+  };
   try {
     await db('groups').insert(row);
   } catch (err) {
-    if (isDuplicateKey(err)) throw new Conflict(`Conflict occurred attempting to store group - Duplicate entry found with name ${input.name}.`);
+    if (isDuplicateKey(err))
+      throw new Conflict(
+        `Conflict occurred attempting to store group - Duplicate entry found with name ${input.name}.`,
+      );
     throw err;
   }
   return fromRow(row);
 }
 
-export async function updateGroup(db: Knex, id: string, input: { name?: string; description?: string | null }): Promise<Group> {
+export async function updateGroup(
+  db: Knex,
+  id: string,
+  input: { name?: string; description?: string | null },
+): Promise<Group> {
   await getGroup(db, id);
   const changes: Record<string, unknown> = {};
   if (input.name !== undefined) changes.name = input.name;
@@ -55,7 +77,10 @@ export async function updateGroup(db: Knex, id: string, input: { name?: string; 
     try {
       await db('groups').where({ id }).update(changes);
     } catch (err) {
-      if (isDuplicateKey(err)) throw new Conflict(`Conflict occurred attempting to store group - Duplicate entry found with name ${input.name}.`);
+      if (isDuplicateKey(err))
+        throw new Conflict(
+          `Conflict occurred attempting to store group - Duplicate entry found with name ${input.name}.`,
+        );
       throw err;
     }
   }
@@ -67,7 +92,10 @@ export async function deleteGroup(db: Knex, revocations: RevocationList, id: str
   await db.transaction(async (trx) => {
     await getGroup(trx, id);
     const members = await trx('group_members').where({ group_id: id });
-    await trx('role_assignments').where({ actor_id: id }).whereIn('type', ['GroupProject', 'GroupDomain']).delete();
+    await trx('role_assignments')
+      .where({ actor_id: id })
+      .whereIn('type', ['GroupProject', 'GroupDomain'])
+      .delete();
     await trx('group_members').where({ group_id: id }).delete();
     await trx('groups').where({ id }).delete();
     for (const m of members) await revocations.revoke({ user_id: String(m.user_id) }, trx);
@@ -76,7 +104,11 @@ export async function deleteGroup(db: Knex, revocations: RevocationList, id: str
 
 export async function listMembers(db: Knex, groupId: string): Promise<User[]> {
   await getGroup(db, groupId);
-  const rows = await db('users').join('group_members', 'group_members.user_id', 'users.id').where('group_members.group_id', groupId).select('users.*').orderBy('users.name');
+  const rows = await db('users')
+    .join('group_members', 'group_members.user_id', 'users.id')
+    .where('group_members.group_id', groupId)
+    .select('users.*')
+    .orderBy('users.name');
   return rows.map(userFromRow);
 }
 
@@ -96,7 +128,12 @@ export async function checkMember(db: Knex, groupId: string, userId: string): Pr
   }
 }
 
-export async function removeMember(db: Knex, revocations: RevocationList, groupId: string, userId: string): Promise<void> {
+export async function removeMember(
+  db: Knex,
+  revocations: RevocationList,
+  groupId: string,
+  userId: string,
+): Promise<void> {
   await checkMember(db, groupId, userId);
   await db.transaction(async (trx) => {
     await trx('group_members').where({ group_id: groupId, user_id: userId }).delete();

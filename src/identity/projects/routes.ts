@@ -32,18 +32,26 @@ const projectProps: JsonSchema = {
   parent_id: { type: ['string', 'null'], minLength: 1, maxLength: 64 },
   enabled: { type: 'boolean' },
   is_domain: { type: 'boolean' },
-  tags: { type: 'array', maxItems: 80, items: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^,/]*$' } },
+  tags: {
+    type: 'array',
+    maxItems: 80,
+    items: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^,/]*$' },
+  },
   options: { type: 'object' },
 };
 const createSchema: JsonSchema = {
   type: 'object',
-  properties: { project: { type: 'object', properties: projectProps, required: ['name'], additionalProperties: true } },
+  properties: {
+    project: { type: 'object', properties: projectProps, required: ['name'], additionalProperties: true },
+  },
   required: ['project'],
   additionalProperties: false,
 };
 const updateSchema: JsonSchema = {
   type: 'object',
-  properties: { project: { type: 'object', properties: projectProps, minProperties: 1, additionalProperties: true } },
+  properties: {
+    project: { type: 'object', properties: projectProps, minProperties: 1, additionalProperties: true },
+  },
   required: ['project'],
   additionalProperties: false,
 };
@@ -81,7 +89,8 @@ export function domainAsProjectView(ctx: Ctx, d: Domain): Record<string, unknown
   };
 }
 
-const tagList = (v: unknown): string[] | undefined => (typeof v === 'string' ? v.split(',').filter((t) => t !== '') : undefined);
+const tagList = (v: unknown): string[] | undefined =>
+  typeof v === 'string' ? v.split(',').filter((t) => t !== '') : undefined;
 
 function filters(ctx: Ctx): ProjectFilter {
   return {
@@ -99,7 +108,8 @@ function filters(ctx: Ctx): ProjectFilter {
 
 /** Projects matching the filters; with is_domain=true, the domains. */
 async function listView(ctx: Ctx, f: ProjectFilter): Promise<Record<string, unknown>[]> {
-  if (f.isDomain === true) return (await listDomainsAsProjects(ctx.deps.db, f)).map((d) => domainAsProjectView(ctx, d));
+  if (f.isDomain === true)
+    return (await listDomainsAsProjects(ctx.deps.db, f)).map((d) => domainAsProjectView(ctx, d));
   return (await listProjects(ctx.deps.db, f)).map((p) => projectView(ctx, p));
 }
 
@@ -130,10 +140,20 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
       const { project } = ctx.state.body as { project: ProjectInput };
       ctx.status = 201;
       if (project.is_domain) {
-        ctx.body = { project: domainAsProjectView(ctx, await createProjectActingAsDomain(ctx.deps.db, project, ctx.deps.now())) };
+        ctx.body = {
+          project: domainAsProjectView(
+            ctx,
+            await createProjectActingAsDomain(ctx.deps.db, project, ctx.deps.now()),
+          ),
+        };
         return;
       }
-      const created = await createProject(ctx.deps.db, project, ctx.deps.config.identity.default_domain_id, ctx.deps.now());
+      const created = await createProject(
+        ctx.deps.db,
+        project,
+        ctx.deps.config.identity.default_domain_id,
+        ctx.deps.now(),
+      );
       ctx.body = { project: projectView(ctx, created) };
     },
   });
@@ -144,7 +164,10 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
     errors: [404],
     handler: async (ctx) => {
       const found = await getProjectOrDomain(ctx.deps.db, ctx.params.project_id);
-      ctx.body = { project: found.kind === 'project' ? projectView(ctx, found.project) : domainAsProjectView(ctx, found.domain) };
+      ctx.body = {
+        project:
+          found.kind === 'project' ? projectView(ctx, found.project) : domainAsProjectView(ctx, found.domain),
+      };
     },
   });
   mount(router, {
@@ -158,7 +181,9 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
       const id = ctx.params.project_id;
       if ((await getProjectOrDomain(ctx.deps.db, id)).kind === 'domain') {
         const { domain_id: _d, parent_id: _p, is_domain: _i, tags: _t, options: _o, ...patch } = project;
-        ctx.body = { project: domainAsProjectView(ctx, await updateDomain(ctx.deps.db, rt.revocations, id, patch)) };
+        ctx.body = {
+          project: domainAsProjectView(ctx, await updateDomain(ctx.deps.db, rt.revocations, id, patch)),
+        };
         return;
       }
       const updated = await updateProject(ctx.deps.db, rt.revocations, id, project, ctx.deps.now());
@@ -230,7 +255,10 @@ export function projectRoutes(router: Router<AppState, AppContext>, rt: Identity
     handler: async (ctx) => {
       await addProjectTag(ctx.deps.db, ctx.params.project_id, ctx.params.tag, ctx.deps.now());
       ctx.status = 201; // Keystone: an empty body and the tag's URL
-      ctx.set('Location', `${v3Base(ctx)}/projects/${ctx.params.project_id}/tags/${encodeURIComponent(ctx.params.tag)}`);
+      ctx.set(
+        'Location',
+        `${v3Base(ctx)}/projects/${ctx.params.project_id}/tags/${encodeURIComponent(ctx.params.tag)}`,
+      );
       ctx.body = '';
     },
   });

@@ -28,8 +28,20 @@ export interface ProjectInput {
   [extra: string]: unknown;
 }
 
-const STANDARD = new Set(['id', 'name', 'domain_id', 'parent_id', 'description', 'enabled', 'is_domain', 'tags', 'options', 'links']);
-const extraOf = (input: ProjectInput) => Object.fromEntries(Object.entries(input).filter(([k]) => !STANDARD.has(k)));
+const STANDARD = new Set([
+  'id',
+  'name',
+  'domain_id',
+  'parent_id',
+  'description',
+  'enabled',
+  'is_domain',
+  'tags',
+  'options',
+  'links',
+]);
+const extraOf = (input: ProjectInput) =>
+  Object.fromEntries(Object.entries(input).filter(([k]) => !STANDARD.has(k)));
 
 function fromRow(r: Record<string, unknown>): Project {
   return {
@@ -56,10 +68,7 @@ export async function findProjectByName(db: Knex, name: string, domainId: string
   return fromRow(row);
 }
 
-export async function listProjects(
-  db: Knex,
-  f: ProjectFilter,
-): Promise<Project[]> {
+export async function listProjects(db: Knex, f: ProjectFilter): Promise<Project[]> {
   if (f.isDomain === true) return []; // projects acting as domains are the domains: see listDomainsAsProjects
   const q = db('projects').orderBy('name');
   if (f.name !== undefined) q.where('name', f.name);
@@ -108,10 +117,29 @@ export async function getProjectOrDomain(db: Knex, id: string): Promise<ProjectO
 }
 
 /** POST /v3/projects with is_domain: a new domain; it has neither a domain nor a parent. */
-export async function createProjectActingAsDomain(db: Knex, input: ProjectInput, now: number): Promise<Domain> {
-  if (input.domain_id || input.parent_id) throw new BadRequest('A project acting as a domain cannot have a domain_id or a parent_id.');
-  const { name, description, enabled, domain_id: _d, parent_id: _p, is_domain: _i, tags: _t, options: _o, ...extra } = input;
-  return createDomain(db, { ...extra, name: name as string, description: description ?? '', enabled: enabled ?? true }, now);
+export async function createProjectActingAsDomain(
+  db: Knex,
+  input: ProjectInput,
+  now: number,
+): Promise<Domain> {
+  if (input.domain_id || input.parent_id)
+    throw new BadRequest('A project acting as a domain cannot have a domain_id or a parent_id.');
+  const {
+    name,
+    description,
+    enabled,
+    domain_id: _d,
+    parent_id: _p,
+    is_domain: _i,
+    tags: _t,
+    options: _o,
+    ...extra
+  } = input;
+  return createDomain(
+    db,
+    { ...extra, name: name as string, description: description ?? '', enabled: enabled ?? true },
+    now,
+  );
 }
 
 export async function listDomainsAsProjects(db: Knex, f: ProjectFilter): Promise<Domain[]> {
@@ -127,7 +155,9 @@ const MAX_TAGS = 80;
 /** A tag is 1 to 255 characters without ',' or '/', as Keystone's schema. */
 export function checkTag(tag: string): void {
   if (tag.length < 1 || tag.length > 255 || /[,/]/.test(tag)) {
-    throw new BadRequest(`Invalid input for field 'tags': ${JSON.stringify(tag)} is not a valid tag (1 to 255 characters, no ',' or '/').`);
+    throw new BadRequest(
+      `Invalid input for field 'tags': ${JSON.stringify(tag)} is not a valid tag (1 to 255 characters, no ',' or '/').`,
+    );
   }
 }
 
@@ -137,7 +167,9 @@ export async function setProjectTags(db: Knex, id: string, tags: string[], now: 
   if (unique.length > MAX_TAGS) throw new BadRequest(`A project may have at most ${MAX_TAGS} tags.`);
   return db.transaction(async (trx) => {
     await getProject(trx, id);
-    await trx('projects').where({ id }).update({ tags: toJson(unique), updated_at: now });
+    await trx('projects')
+      .where({ id })
+      .update({ tags: toJson(unique), updated_at: now });
     return unique;
   });
 }
@@ -148,7 +180,9 @@ export async function addProjectTag(db: Knex, id: string, tag: string, now: numb
     const project = await getProject(trx, id);
     if (project.tags.includes(tag)) return;
     if (project.tags.length >= MAX_TAGS) throw new BadRequest(`A project may have at most ${MAX_TAGS} tags.`);
-    await trx('projects').where({ id }).update({ tags: toJson([...project.tags, tag]), updated_at: now });
+    await trx('projects')
+      .where({ id })
+      .update({ tags: toJson([...project.tags, tag]), updated_at: now });
   });
 }
 
@@ -161,12 +195,20 @@ export async function removeProjectTag(db: Knex, id: string, tag: string, now: n
   await db.transaction(async (trx) => {
     await checkProjectTag(trx, id, tag);
     const project = await getProject(trx, id);
-    await trx('projects').where({ id }).update({ tags: toJson(project.tags.filter((t) => t !== tag)), updated_at: now });
+    await trx('projects')
+      .where({ id })
+      .update({ tags: toJson(project.tags.filter((t) => t !== tag)), updated_at: now });
   });
 }
 
-export async function createProject(db: Knex, input: ProjectInput, defaultDomainId: string, now: number): Promise<Project> {
-  if (input.is_domain) throw new BadRequest('Use createProjectActingAsDomain for a project acting as a domain.');
+export async function createProject(
+  db: Knex,
+  input: ProjectInput,
+  defaultDomainId: string,
+  now: number,
+): Promise<Project> {
+  if (input.is_domain)
+    throw new BadRequest('Use createProjectActingAsDomain for a project acting as a domain.');
   (input.tags ?? []).forEach(checkTag);
   return db.transaction(async (trx) => {
     let domainId = input.domain_id ?? null;
@@ -221,7 +263,10 @@ export async function updateProject(
     if (input.parent_id !== undefined && input.parent_id !== current.parentId) {
       throw new Forbidden('Cannot change the parent of a project.');
     }
-    const changes: Record<string, unknown> = { updated_at: now, extra: toJson({ ...current.extra, ...extraOf(input) }) };
+    const changes: Record<string, unknown> = {
+      updated_at: now,
+      extra: toJson({ ...current.extra, ...extraOf(input) }),
+    };
     if (input.name !== undefined) changes.name = input.name;
     if (input.description !== undefined) changes.description = input.description ?? '';
     if (input.enabled !== undefined) changes.enabled = input.enabled;
@@ -259,5 +304,7 @@ async function getDomainOr400(db: Knex, domainId: string): Promise<void> {
 }
 
 function duplicate(name: string): Conflict {
-  return new Conflict(`Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : ${name}.`);
+  return new Conflict(
+    `Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : ${name}.`,
+  );
 }

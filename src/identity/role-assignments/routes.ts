@@ -36,21 +36,30 @@ interface NameInfo {
 }
 
 /** include_names: users, groups and projects carry their domain too, as Keystone's expanded references. */
-function assignmentView(ctx: Ctx, a: Assignment, names: Map<string, NameInfo> | null): Record<string, unknown> {
+function assignmentView(
+  ctx: Ctx,
+  a: Assignment,
+  names: Map<string, NameInfo> | null,
+): Record<string, unknown> {
   const named = (id: string, withDomain: boolean) => {
     if (!names) return { id };
     const info = names.get(id);
     const ref: Record<string, unknown> = { id, name: info?.name ?? null };
-    if (withDomain && info?.domainId) ref.domain = { id: info.domainId, name: names.get(info.domainId)?.name ?? null };
+    if (withDomain && info?.domainId)
+      ref.domain = { id: info.domainId, name: names.get(info.domainId)?.name ?? null };
     return ref;
   };
-  const target = a.target === 'system' ? 'system' : `${a.target === 'project' ? 'projects' : 'domains'}/${a.targetId}`;
+  const target =
+    a.target === 'system' ? 'system' : `${a.target === 'project' ? 'projects' : 'domains'}/${a.targetId}`;
   const actors = a.actor === 'user' ? 'users' : 'groups';
   const grantedRole = a.priorRoleId ?? a.roleId;
   return {
     role: named(a.roleId, false),
     [a.actor]: named(a.actorId, true),
-    scope: a.target === 'system' ? { system: { all: true } } : { [a.target]: named(a.targetId, a.target === 'project') },
+    scope:
+      a.target === 'system'
+        ? { system: { all: true } }
+        : { [a.target]: named(a.targetId, a.target === 'project') },
     links: {
       assignment: a.viaGroupId
         ? `${v3Base(ctx)}/${target}/groups/${a.viaGroupId}/roles/${grantedRole}`
@@ -63,19 +72,44 @@ function assignmentView(ctx: Ctx, a: Assignment, names: Map<string, NameInfo> | 
 
 async function namesFor(ctx: Ctx, list: Assignment[]): Promise<Map<string, NameInfo>> {
   const names = new Map<string, NameInfo>();
-  const ids = (pick: (a: Assignment) => string | null) => [...new Set(list.map(pick).filter((x): x is string => !!x))];
+  const ids = (pick: (a: Assignment) => string | null) => [
+    ...new Set(list.map(pick).filter((x): x is string => !!x)),
+  ];
   const load = async (table: string, wanted: string[], hasDomain: boolean) => {
     if (!wanted.length) return;
     for (const r of await ctx.deps.db(table).whereIn('id', wanted)) {
-      names.set(String(r.id), { name: String(r.name), domainId: hasDomain ? String(r.domain_id) : undefined });
+      names.set(String(r.id), {
+        name: String(r.name),
+        domainId: hasDomain ? String(r.domain_id) : undefined,
+      });
     }
   };
-  await load('roles', ids((a) => a.roleId), false);
-  await load('users', ids((a) => (a.actor === 'user' ? a.actorId : null)), true);
-  await load('groups', ids((a) => (a.actor === 'group' ? a.actorId : null)), true);
-  await load('projects', ids((a) => (a.target === 'project' ? a.targetId : null)), true);
+  await load(
+    'roles',
+    ids((a) => a.roleId),
+    false,
+  );
+  await load(
+    'users',
+    ids((a) => (a.actor === 'user' ? a.actorId : null)),
+    true,
+  );
+  await load(
+    'groups',
+    ids((a) => (a.actor === 'group' ? a.actorId : null)),
+    true,
+  );
+  await load(
+    'projects',
+    ids((a) => (a.target === 'project' ? a.targetId : null)),
+    true,
+  );
   const domainIds = [...new Set([...names.values()].map((n) => n.domainId).filter((d): d is string => !!d))];
-  await load('domains', [...new Set([...domainIds, ...ids((a) => (a.target === 'domain' ? a.targetId : null))])], false);
+  await load(
+    'domains',
+    [...new Set([...domainIds, ...ids((a) => (a.target === 'domain' ? a.targetId : null))])],
+    false,
+  );
   return names;
 }
 
@@ -84,7 +118,13 @@ export function roleAssignmentRoutes(router: Router<AppState, AppContext>, rt: I
     for (const [actor, actors] of ACTORS) {
       const base = `${prefix}/${actors}/:actor_id/roles`;
       const targetId = (ctx: Ctx) => (target === 'system' ? SYSTEM_TARGET : ctx.params.target_id);
-      const grant = (ctx: Ctx): Grant => ({ actor, actorId: ctx.params.actor_id, target, targetId: targetId(ctx), roleId: ctx.params.role_id });
+      const grant = (ctx: Ctx): Grant => ({
+        actor,
+        actorId: ctx.params.actor_id,
+        target,
+        targetId: targetId(ctx),
+        roleId: ctx.params.role_id,
+      });
       mount(router, {
         method: 'get',
         path: base,
@@ -138,7 +178,8 @@ export function roleAssignmentRoutes(router: Router<AppState, AppContext>, rt: I
       const q = ctx.query as Record<string, string | undefined>;
       const auth = ctx.state.auth!;
       // Non-admins may list only their own assignments, as Keystone's identity:list_role_assignments allows.
-      if (!isAdmin(auth) && q['user.id'] !== auth.userId) throw policyDenied(policies.listRoleAssignments.name);
+      if (!isAdmin(auth) && q['user.id'] !== auth.userId)
+        throw policyDenied(policies.listRoleAssignments.name);
       const list = await listAssignments(ctx.deps.db, {
         userId: q['user.id'],
         groupId: q['group.id'],
@@ -148,7 +189,8 @@ export function roleAssignmentRoutes(router: Router<AppState, AppContext>, rt: I
         roleId: q['role.id'],
         effective: 'effective' in ctx.query,
       });
-      const names = 'include_names' in ctx.query && q.include_names !== 'false' ? await namesFor(ctx, list) : null;
+      const names =
+        'include_names' in ctx.query && q.include_names !== 'false' ? await namesFor(ctx, list) : null;
       ctx.body = { role_assignments: list.map((a) => assignmentView(ctx, a, names)), links: listLinks(ctx) };
     },
   });

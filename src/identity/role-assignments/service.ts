@@ -1,6 +1,13 @@
 import type { Knex } from 'knex';
 import { Forbidden, NotFound } from '../../common/errors.js';
-import { expandImplied, getRole, GLOBAL_ROLE_DOMAIN, roleFromRow, rolesImpliedBy, type Role } from '../roles/service.js';
+import {
+  expandImplied,
+  getRole,
+  GLOBAL_ROLE_DOMAIN,
+  roleFromRow,
+  rolesImpliedBy,
+  type Role,
+} from '../roles/service.js';
 import type { RevocationList } from '../tokens/revocation.js';
 
 export type ActorKind = 'user' | 'group';
@@ -18,7 +25,8 @@ export interface Grant {
   roleId: string;
 }
 
-const typeOf = (actor: ActorKind, target: TargetKind) => `${actor === 'user' ? 'User' : 'Group'}${TARGET_SUFFIX[target]}`;
+const typeOf = (actor: ActorKind, target: TargetKind) =>
+  `${actor === 'user' ? 'User' : 'Group'}${TARGET_SUFFIX[target]}`;
 
 function grantFromRow(r: Record<string, unknown>): Grant {
   const type = String(r.type);
@@ -36,7 +44,8 @@ async function requireExists(db: Knex, table: string, id: string, what: string):
 }
 
 async function requireTarget(db: Knex, target: TargetKind, targetId: string): Promise<void> {
-  if (target !== 'system') await requireExists(db, target === 'project' ? 'projects' : 'domains', targetId, target);
+  if (target !== 'system')
+    await requireExists(db, target === 'project' ? 'projects' : 'domains', targetId, target);
 }
 
 async function requireParts(db: Knex, g: Grant): Promise<Role> {
@@ -53,19 +62,33 @@ export async function addGrant(db: Knex, g: Grant): Promise<void> {
     if (role.domainId && g.target === 'project') {
       const project = await trx('projects').where({ id: g.targetId }).first();
       if (String(project.domain_id) !== role.domainId) {
-        throw new Forbidden(`Role ${role.id} is a domain-specific role that does not belong to the domain of project ${g.targetId}.`);
+        throw new Forbidden(
+          `Role ${role.id} is a domain-specific role that does not belong to the domain of project ${g.targetId}.`,
+        );
       }
     }
-    const row = { type: typeOf(g.actor, g.target), actor_id: g.actorId, target_id: g.targetId, role_id: g.roleId };
+    const row = {
+      type: typeOf(g.actor, g.target),
+      actor_id: g.actorId,
+      target_id: g.targetId,
+      role_id: g.roleId,
+    };
     if (!(await trx('role_assignments').where(row).first())) await trx('role_assignments').insert(row);
   });
 }
 
 export async function checkGrant(db: Knex, g: Grant): Promise<void> {
   await requireParts(db, g);
-  const row = { type: typeOf(g.actor, g.target), actor_id: g.actorId, target_id: g.targetId, role_id: g.roleId };
+  const row = {
+    type: typeOf(g.actor, g.target),
+    actor_id: g.actorId,
+    target_id: g.targetId,
+    role_id: g.roleId,
+  };
   if (!(await db('role_assignments').where(row).first())) {
-    throw new NotFound(`Could not find role assignment with role: ${g.roleId}, ${g.actor}: ${g.actorId}, ${g.target}: ${g.targetId}.`);
+    throw new NotFound(
+      `Could not find role assignment with role: ${g.roleId}, ${g.actor}: ${g.actorId}, ${g.target}: ${g.targetId}.`,
+    );
   }
 }
 
@@ -74,17 +97,35 @@ export async function removeGrant(db: Knex, revocations: RevocationList, g: Gran
   await db.transaction(async (trx) => {
     await checkGrant(trx, g);
     await trx('role_assignments')
-      .where({ type: typeOf(g.actor, g.target), actor_id: g.actorId, target_id: g.targetId, role_id: g.roleId })
+      .where({
+        type: typeOf(g.actor, g.target),
+        actor_id: g.actorId,
+        target_id: g.targetId,
+        role_id: g.roleId,
+      })
       .delete();
     const userIds =
-      g.actor === 'user' ? [g.actorId] : (await trx('group_members').where({ group_id: g.actorId })).map((m) => String(m.user_id));
+      g.actor === 'user'
+        ? [g.actorId]
+        : (await trx('group_members').where({ group_id: g.actorId })).map((m) => String(m.user_id));
     for (const userId of g.target === 'system' ? [] : userIds) {
-      await revocations.revoke(g.target === 'project' ? { user_id: userId, project_id: g.targetId } : { user_id: userId, domain_id: g.targetId }, trx);
+      await revocations.revoke(
+        g.target === 'project'
+          ? { user_id: userId, project_id: g.targetId }
+          : { user_id: userId, domain_id: g.targetId },
+        trx,
+      );
     }
   });
 }
 
-export async function listGrantRoles(db: Knex, actor: ActorKind, actorId: string, target: TargetKind, targetId: string): Promise<Role[]> {
+export async function listGrantRoles(
+  db: Knex,
+  actor: ActorKind,
+  actorId: string,
+  target: TargetKind,
+  targetId: string,
+): Promise<Role[]> {
   await requireExists(db, actor === 'user' ? 'users' : 'groups', actorId, actor);
   await requireTarget(db, target, targetId);
   const rows = await db('role_assignments')
@@ -100,7 +141,12 @@ async function groupIdsOf(db: Knex, userId: string): Promise<string[]> {
 }
 
 /** The roles a user holds on a target, directly or through groups, with implied roles added. */
-export async function effectiveRoles(db: Knex, userId: string, target: ScopeKind, targetId: string): Promise<Role[]> {
+export async function effectiveRoles(
+  db: Knex,
+  userId: string,
+  target: ScopeKind,
+  targetId: string,
+): Promise<Role[]> {
   const groups = await groupIdsOf(db, userId);
   const t = target === 'project' ? 'Project' : 'Domain';
   const rows = await db('role_assignments')
@@ -110,7 +156,10 @@ export async function effectiveRoles(db: Knex, userId: string, target: ScopeKind
       if (groups.length) q.orWhere((q2) => q2.where('type', `Group${t}`).whereIn('actor_id', groups));
     })
     .distinct('role_id');
-  return expandImplied(db, rows.map((r) => String(r.role_id)));
+  return expandImplied(
+    db,
+    rows.map((r) => String(r.role_id)),
+  );
 }
 
 /** Ids of the projects (or domains) on which a user holds any role, directly or through groups. */
@@ -158,7 +207,8 @@ export async function listAssignments(db: Knex, f: AssignmentFilter): Promise<As
   if (f.system) q.whereIn('type', ['UserSystem', 'GroupSystem']);
   // With ?effective the role filter applies to the expanded list: an implied role matches too.
   if (f.roleId && !f.effective) q.where({ role_id: f.roleId });
-  if (f.groupId) q.where({ actor_id: f.groupId }).whereIn('type', ['GroupProject', 'GroupDomain', 'GroupSystem']);
+  if (f.groupId)
+    q.where({ actor_id: f.groupId }).whereIn('type', ['GroupProject', 'GroupDomain', 'GroupSystem']);
   let grants: Assignment[] = (await q).map(grantFromRow);
   if (f.effective) {
     const expanded: Assignment[] = [];
@@ -174,12 +224,17 @@ export async function listAssignments(db: Knex, f: AssignmentFilter): Promise<As
     const impliedBy = new Map<string, string[]>();
     for (const g of expanded) {
       if (!impliedBy.has(g.roleId)) impliedBy.set(g.roleId, await rolesImpliedBy(db, g.roleId));
-      for (const roleId of impliedBy.get(g.roleId) as string[]) implied.push({ ...g, roleId, priorRoleId: g.roleId });
+      for (const roleId of impliedBy.get(g.roleId) as string[])
+        implied.push({ ...g, roleId, priorRoleId: g.roleId });
     }
     const all = [...expanded, ...implied];
     const roleIds = [...new Set(all.map((a) => a.roleId))];
     const global = new Set(
-      roleIds.length ? (await db('roles').whereIn('id', roleIds).where('domain_id', GLOBAL_ROLE_DOMAIN).select('id')).map((r) => String(r.id)) : [],
+      roleIds.length
+        ? (await db('roles').whereIn('id', roleIds).where('domain_id', GLOBAL_ROLE_DOMAIN).select('id')).map(
+            (r) => String(r.id),
+          )
+        : [],
     );
     grants = all.filter((a) => global.has(a.roleId) && (!f.roleId || a.roleId === f.roleId));
   }

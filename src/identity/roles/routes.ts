@@ -26,7 +26,9 @@ const roleProps: JsonSchema = {
 };
 const schema = (required: string[]): JsonSchema => ({
   type: 'object',
-  properties: { role: { type: 'object', properties: roleProps, required, minProperties: 1, additionalProperties: true } },
+  properties: {
+    role: { type: 'object', properties: roleProps, required, minProperties: 1, additionalProperties: true },
+  },
   required: ['role'],
   additionalProperties: false,
 });
@@ -127,7 +129,11 @@ export function roleRoutes(router: Router<AppState, AppContext>): void {
     policy: policies.createImpliedRole,
     errors: [403, 404],
     handler: async (ctx) => {
-      const { prior, implied } = await createImpliedRole(ctx.deps.db, ctx.params.prior_role_id, ctx.params.implied_role_id);
+      const { prior, implied } = await createImpliedRole(
+        ctx.deps.db,
+        ctx.params.prior_role_id,
+        ctx.params.implied_role_id,
+      );
       ctx.status = 201;
       ctx.body = ruleBody(ctx, prior, implied);
     },
@@ -149,7 +155,11 @@ export function roleRoutes(router: Router<AppState, AppContext>): void {
     policy: policies.getImpliedRole,
     errors: [404],
     handler: async (ctx) => {
-      const { prior, implied } = await getImpliedRole(ctx.deps.db, ctx.params.prior_role_id, ctx.params.implied_role_id);
+      const { prior, implied } = await getImpliedRole(
+        ctx.deps.db,
+        ctx.params.prior_role_id,
+        ctx.params.implied_role_id,
+      );
       ctx.body = ruleBody(ctx, prior, implied);
     },
   });
@@ -171,7 +181,10 @@ export function roleRoutes(router: Router<AppState, AppContext>): void {
     handler: async (ctx) => {
       const rules = await listImpliedRoles(ctx.deps.db);
       ctx.body = {
-        role_inferences: rules.map((r) => ({ prior_role: roleRef(ctx, r.prior), implies: r.implies.map((i) => roleRef(ctx, i)) })),
+        role_inferences: rules.map((r) => ({
+          prior_role: roleRef(ctx, r.prior),
+          implies: r.implies.map((i) => roleRef(ctx, i)),
+        })),
         links: listLinks(ctx),
       };
     },

@@ -21,7 +21,10 @@ export interface Role {
 export const roleFromRow = (r: Record<string, unknown>): Role => ({
   id: String(r.id),
   name: String(r.name),
-  domainId: r.domain_id === undefined || r.domain_id === null || r.domain_id === GLOBAL_ROLE_DOMAIN ? null : String(r.domain_id),
+  domainId:
+    r.domain_id === undefined || r.domain_id === null || r.domain_id === GLOBAL_ROLE_DOMAIN
+      ? null
+      : String(r.domain_id),
   description: (r.description as string | null) ?? null,
   extra: fromJson(r.extra, {}),
 });
@@ -34,12 +37,17 @@ export async function getRole(db: Knex, id: string): Promise<Role> {
 
 /** Lists the global roles, or with a domain id the roles of that domain, as Keystone does. */
 export async function listRoles(db: Knex, f: { name?: string; domainId?: string }): Promise<Role[]> {
-  const q = db('roles').where('domain_id', f.domainId || GLOBAL_ROLE_DOMAIN).orderBy('name');
+  const q = db('roles')
+    .where('domain_id', f.domainId || GLOBAL_ROLE_DOMAIN)
+    .orderBy('name');
   if (f.name !== undefined) q.where('name', f.name);
   return (await q).map(roleFromRow);
 }
 
-const duplicate = (name: unknown) => new Conflict(`Conflict occurred attempting to store role - Duplicate entry found with name ${String(name)}.`);
+const duplicate = (name: unknown) =>
+  new Conflict(
+    `Conflict occurred attempting to store role - Duplicate entry found with name ${String(name)}.`,
+  );
 
 export async function createRole(
   db: Knex,
@@ -48,8 +56,16 @@ export async function createRole(
 ): Promise<Role> {
   const { name, description, options: _o, domain_id: domainId, ...extra } = input;
   return db.transaction(async (trx) => {
-    if (domainId && !(await trx('domains').where({ id: domainId }).first())) throw new NotFound(`Could not find domain: ${domainId}.`);
-    const row = { id: newHexId(), name, domain_id: domainId || GLOBAL_ROLE_DOMAIN, description: description ?? null, extra: toJson(extra), created_at: now };
+    if (domainId && !(await trx('domains').where({ id: domainId }).first()))
+      throw new NotFound(`Could not find domain: ${domainId}.`);
+    const row = {
+      id: newHexId(),
+      name,
+      domain_id: domainId || GLOBAL_ROLE_DOMAIN,
+      description: description ?? null,
+      extra: toJson(extra),
+      created_at: now,
+    };
     try {
       await trx('roles').insert(row);
     } catch (err) {
@@ -68,7 +84,8 @@ export async function updateRole(
   return db.transaction(async (trx) => {
     const current = await getRole(trx, id);
     const { name, description, options: _o, domain_id: domainId, ...extra } = input;
-    if (domainId !== undefined && (domainId || null) !== current.domainId) throw new BadRequest('The domain of a role cannot be changed.');
+    if (domainId !== undefined && (domainId || null) !== current.domainId)
+      throw new BadRequest('The domain of a role cannot be changed.');
     const changes: Record<string, unknown> = { extra: toJson({ ...current.extra, ...extra }) };
     if (name !== undefined) changes.name = name;
     if (description !== undefined) changes.description = description;
@@ -111,19 +128,30 @@ export async function listImpliedRoles(db: Knex): Promise<InferenceRule[]> {
   const byPrior = new Map<string, Role[]>();
   for (const r of rules) {
     const implied = roles.get(String(r.implied_role_id));
-    if (implied) byPrior.set(String(r.prior_role_id), [...(byPrior.get(String(r.prior_role_id)) ?? []), implied]);
+    if (implied)
+      byPrior.set(String(r.prior_role_id), [...(byPrior.get(String(r.prior_role_id)) ?? []), implied]);
   }
-  return [...byPrior].flatMap(([prior, implies]) => (roles.has(prior) ? [{ prior: roles.get(prior) as Role, implies }] : []));
+  return [...byPrior].flatMap(([prior, implies]) =>
+    roles.has(prior) ? [{ prior: roles.get(prior) as Role, implies }] : [],
+  );
 }
 
 /** The roles one role implies directly (GET /v3/roles/{id}/implies). */
 export async function listRolesImpliedBy(db: Knex, priorId: string): Promise<InferenceRule> {
   const prior = await getRole(db, priorId);
-  const rows = await db('roles').join('implied_roles', 'implied_roles.implied_role_id', 'roles.id').where('implied_roles.prior_role_id', priorId).select('roles.*').orderBy('roles.name');
+  const rows = await db('roles')
+    .join('implied_roles', 'implied_roles.implied_role_id', 'roles.id')
+    .where('implied_roles.prior_role_id', priorId)
+    .select('roles.*')
+    .orderBy('roles.name');
   return { prior, implies: rows.map(roleFromRow) };
 }
 
-export async function getImpliedRole(db: Knex, priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
+export async function getImpliedRole(
+  db: Knex,
+  priorId: string,
+  impliedId: string,
+): Promise<{ prior: Role; implied: Role }> {
   const [prior, implied] = [await getRole(db, priorId), await getRole(db, impliedId)];
   if (!(await db('implied_roles').where({ prior_role_id: priorId, implied_role_id: impliedId }).first())) {
     throw new NotFound(`${priorId} does not imply ${impliedId}.`);
@@ -135,18 +163,27 @@ export async function getImpliedRole(db: Knex, priorId: string, impliedId: strin
  * PUT /v3/roles/{prior}/implies/{implied}: idempotent. As Keystone: 'admin' may not be implied, a global role may
  * not imply a domain-specific one, and (kvmstack) no rule may close a cycle.
  */
-export async function createImpliedRole(db: Knex, priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
+export async function createImpliedRole(
+  db: Knex,
+  priorId: string,
+  impliedId: string,
+): Promise<{ prior: Role; implied: Role }> {
   return db.transaction(async (trx) => {
     const prior = await getRole(trx, priorId);
     const implied = await getRole(trx, impliedId);
     if (PROHIBITED_IMPLIED_ROLES.includes(implied.name) && implied.domainId === null) {
-      throw new Forbidden(`${implied.id} is not a valid implied role: the ${implied.name} role may not be implied.`);
+      throw new Forbidden(
+        `${implied.id} is not a valid implied role: the ${implied.name} role may not be implied.`,
+      );
     }
     if (prior.domainId === null && implied.domainId !== null) {
-      throw new Forbidden(`${implied.id} is not a valid implied role: a global role cannot imply a domain-specific role.`);
+      throw new Forbidden(
+        `${implied.id} is not a valid implied role: a global role cannot imply a domain-specific role.`,
+      );
     }
     const closure = await impliedClosure(trx, [impliedId]);
-    if (closure.has(priorId)) throw new Forbidden(`${implied.id} is not a valid implied role: the rule would make a cycle.`);
+    if (closure.has(priorId))
+      throw new Forbidden(`${implied.id} is not a valid implied role: the rule would make a cycle.`);
     const rule = { prior_role_id: priorId, implied_role_id: impliedId };
     if (!(await trx('implied_roles').where(rule).first())) await trx('implied_roles').insert(rule);
     return { prior, implied };
@@ -191,5 +228,10 @@ export async function rolesImpliedBy(db: Knex, roleId: string): Promise<string[]
 export async function expandImplied(db: Knex, roleIds: string[]): Promise<Role[]> {
   if (roleIds.length === 0) return [];
   const ids = await impliedClosure(db, roleIds);
-  return (await db('roles').whereIn('id', [...ids]).where('domain_id', GLOBAL_ROLE_DOMAIN).orderBy('name')).map(roleFromRow);
+  return (
+    await db('roles')
+      .whereIn('id', [...ids])
+      .where('domain_id', GLOBAL_ROLE_DOMAIN)
+      .orderBy('name')
+  ).map(roleFromRow);
 }

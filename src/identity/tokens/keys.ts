@@ -1,6 +1,21 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyPairSync, createPublicKey, createPrivateKey, type KeyObject, createHash } from 'node:crypto';
+import {
+  generateKeyPairSync,
+  createPublicKey,
+  createPrivateKey,
+  type KeyObject,
+  createHash,
+} from 'node:crypto';
 
 /**
  * The ES256 key repository, laid out like Keystone's JWS repositories:
@@ -98,5 +113,8 @@ export class KeyRepository {
 
 /** A short stable id for a public key: sha256 of its DER form, 16 hex characters. */
 function keyId(pub: KeyObject): string {
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
 }

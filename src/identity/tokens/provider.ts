@@ -84,8 +84,10 @@ export class TokenProvider implements TokenValidator {
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
       this.cache.set(token, auth);
     }
-    if (auth.expiresAtMs <= this.now()) throw new Unauthorized('The request you have made requires authentication.');
-    if (this.revocations.isRevoked(auth)) throw new Unauthorized('The request you have made requires authentication.');
+    if (auth.expiresAtMs <= this.now())
+      throw new Unauthorized('The request you have made requires authentication.');
+    if (this.revocations.isRevoked(auth))
+      throw new Unauthorized('The request you have made requires authentication.');
     return auth;
   }
 

@@ -46,7 +46,9 @@ export class RevocationList {
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        const rows = (await this.db('revocation_events').where('id', '>', this.lastId).orderBy('id')) as RevocationEvent[];
+        const rows = (await this.db('revocation_events')
+          .where('id', '>', this.lastId)
+          .orderBy('id')) as RevocationEvent[];
         for (const row of rows) {
           this.lastId = Math.max(this.lastId, Number(row.id));
           if (!this.events.some((e) => e.id === row.id)) this.events.push(normalise(row));
@@ -61,7 +63,10 @@ export class RevocationList {
   }
 
   /** Records a revocation in the database and applies it here immediately. */
-  async revoke(event: Omit<RevocationEvent, 'created_at' | 'issued_before'> & { issued_before?: number }, trx?: Knex): Promise<void> {
+  async revoke(
+    event: Omit<RevocationEvent, 'created_at' | 'issued_before'> & { issued_before?: number },
+    trx?: Knex,
+  ): Promise<void> {
     const now = this.now();
     const row = { ...event, issued_before: event.issued_before ?? now, created_at: now };
     const [id] = await (trx ?? this.db)('revocation_events').insert(row);
@@ -70,7 +75,9 @@ export class RevocationList {
 
   /** Deletes events past the horizon from the database (housekeeping). */
   async purge(): Promise<number> {
-    return this.db('revocation_events').where('created_at', '<', this.now() - this.horizonMs).delete();
+    return this.db('revocation_events')
+      .where('created_at', '<', this.now() - this.horizonMs)
+      .delete();
   }
 
   isRevoked(t: AuthContext): boolean {
@@ -83,7 +90,12 @@ export class RevocationList {
 }
 
 function normalise(row: RevocationEvent): RevocationEvent {
-  return { ...row, id: Number(row.id), issued_before: Number(row.issued_before), created_at: Number(row.created_at) };
+  return {
+    ...row,
+    id: Number(row.id),
+    issued_before: Number(row.issued_before),
+    created_at: Number(row.created_at),
+  };
 }
 
 function matches(e: RevocationEvent, t: AuthContext): boolean {

@@ -5,7 +5,15 @@ import { nullableString, type JsonSchema } from '../../common/validation.js';
 import { boolQuery, listLinks, selfLink } from '../links.js';
 import { policies } from '../policy.js';
 import type { IdentityRuntime } from '../runtime.js';
-import { changePassword, createUser, deleteUser, getUser, listUsers, updateUser, type User } from './service.js';
+import {
+  changePassword,
+  createUser,
+  deleteUser,
+  getUser,
+  listUsers,
+  updateUser,
+  type User,
+} from './service.js';
 
 const userProps: JsonSchema = {
   name: { type: 'string', minLength: 1, maxLength: 255 },
@@ -19,13 +27,17 @@ const userProps: JsonSchema = {
 };
 const createSchema: JsonSchema = {
   type: 'object',
-  properties: { user: { type: 'object', properties: userProps, required: ['name'], additionalProperties: true } },
+  properties: {
+    user: { type: 'object', properties: userProps, required: ['name'], additionalProperties: true },
+  },
   required: ['user'],
   additionalProperties: false,
 };
 const updateSchema: JsonSchema = {
   type: 'object',
-  properties: { user: { type: 'object', properties: userProps, minProperties: 1, additionalProperties: true } },
+  properties: {
+    user: { type: 'object', properties: userProps, minProperties: 1, additionalProperties: true },
+  },
   required: ['user'],
   additionalProperties: false,
 };
@@ -34,7 +46,10 @@ const passwordSchema: JsonSchema = {
   properties: {
     user: {
       type: 'object',
-      properties: { original_password: { type: 'string', maxLength: 4096 }, password: { type: 'string', minLength: 1, maxLength: 4096 } },
+      properties: {
+        original_password: { type: 'string', maxLength: 4096 },
+        password: { type: 'string', minLength: 1, maxLength: 4096 },
+      },
       required: ['original_password', 'password'],
       additionalProperties: false,
     },
@@ -105,7 +120,14 @@ export function userRoutes(router: Router<AppState, AppContext>, rt: IdentityRun
     errors: [404, 409],
     handler: async (ctx) => {
       const { user } = ctx.state.body as { user: Record<string, unknown> };
-      const updated = await updateUser(ctx.deps.db, rt.passwords, rt.revocations, ctx.params.user_id, user, ctx.deps.now());
+      const updated = await updateUser(
+        ctx.deps.db,
+        rt.passwords,
+        rt.revocations,
+        ctx.params.user_id,
+        user,
+        ctx.deps.now(),
+      );
       ctx.body = { user: userView(ctx, updated) };
     },
   });
@@ -117,7 +139,15 @@ export function userRoutes(router: Router<AppState, AppContext>, rt: IdentityRun
     errors: [404],
     handler: async (ctx) => {
       const { user } = ctx.state.body as { user: { original_password: string; password: string } };
-      await changePassword(ctx.deps.db, rt.passwords, rt.revocations, ctx.params.user_id, user.original_password, user.password, ctx.deps.now());
+      await changePassword(
+        ctx.deps.db,
+        rt.passwords,
+        rt.revocations,
+        ctx.params.user_id,
+        user.original_password,
+        user.password,
+        ctx.deps.now(),
+      );
       ctx.status = 204;
     },
   });

@@ -27,8 +27,20 @@ export interface UserInput {
   [extra: string]: unknown;
 }
 
-const STANDARD = new Set(['id', 'name', 'domain_id', 'enabled', 'password', 'default_project_id', 'description', 'options', 'links', 'federated']);
-const extraOf = (input: UserInput) => Object.fromEntries(Object.entries(input).filter(([k]) => !STANDARD.has(k)));
+const STANDARD = new Set([
+  'id',
+  'name',
+  'domain_id',
+  'enabled',
+  'password',
+  'default_project_id',
+  'description',
+  'options',
+  'links',
+  'federated',
+]);
+const extraOf = (input: UserInput) =>
+  Object.fromEntries(Object.entries(input).filter(([k]) => !STANDARD.has(k)));
 
 export function userFromRow(r: Record<string, unknown>): User {
   return {
@@ -55,7 +67,10 @@ export async function findUserByName(db: Knex, name: string, domainId: string): 
   return userFromRow(row);
 }
 
-export async function listUsers(db: Knex, f: { name?: string; domainId?: string; enabled?: boolean }): Promise<User[]> {
+export async function listUsers(
+  db: Knex,
+  f: { name?: string; domainId?: string; enabled?: boolean },
+): Promise<User[]> {
   const q = db('users').orderBy('name');
   if (f.name !== undefined) q.where('name', f.name);
   if (f.domainId !== undefined) q.where('domain_id', f.domainId);
@@ -113,7 +128,10 @@ export async function updateUser(
       throw new BadRequest('Cannot change the domain of a user.');
     }
     if (input.default_project_id) await requireProject(trx, input.default_project_id);
-    const changes: Record<string, unknown> = { updated_at: now, extra: toJson({ ...current.extra, ...extraOf(input) }) };
+    const changes: Record<string, unknown> = {
+      updated_at: now,
+      extra: toJson({ ...current.extra, ...extraOf(input) }),
+    };
     if (input.name !== undefined) changes.name = input.name;
     if (input.enabled !== undefined) changes.enabled = input.enabled;
     if (input.description !== undefined) changes.description = input.description;
@@ -164,9 +182,12 @@ export async function deleteUser(db: Knex, revocations: RevocationList, id: stri
 }
 
 async function requireProject(db: Knex, projectId: string): Promise<void> {
-  if (!(await db('projects').where({ id: projectId }).first())) throw new NotFound(`Could not find project: ${projectId}.`);
+  if (!(await db('projects').where({ id: projectId }).first()))
+    throw new NotFound(`Could not find project: ${projectId}.`);
 }
 
 function duplicate(name: string): Conflict {
-  return new Conflict(`Conflict occurred attempting to store user - Duplicate entry found with name ${name} at domain ID.`);
+  return new Conflict(
+    `Conflict occurred attempting to store user - Duplicate entry found with name ${name} at domain ID.`,
+  );
 }

@@ -15,13 +15,18 @@ for (const backend of testBackends()) {
 
     const passwordAuth = (scope?: unknown) => ({
       auth: {
-        identity: { methods: ['password'], password: { user: { name: 'admin', domain: { name: 'Default' }, password: ADMIN_PASSWORD } } },
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { name: 'Default' }, password: ADMIN_PASSWORD } },
+        },
         ...(scope ? { scope } : {}),
       },
     });
 
     it('issues a project-scoped token with the body OSC and gophercloud read', async () => {
-      const res = await api.http.post('/identity/v3/auth/tokens').send(passwordAuth({ project: { name: 'admin', domain: { name: 'Default' } } }));
+      const res = await api.http
+        .post('/identity/v3/auth/tokens')
+        .send(passwordAuth({ project: { name: 'admin', domain: { name: 'Default' } } }));
       assert.equal(res.status, 201);
       const subject = res.headers['x-subject-token'];
       assert.match(subject, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a compact JWS');
@@ -46,18 +51,32 @@ for (const backend of testBackends()) {
     });
 
     it('GET returns exactly the body POST returned; HEAD 200; DELETE 204, then 404', async () => {
-      const post = await api.http.post('/identity/v3/auth/tokens').send(passwordAuth({ project: { name: 'admin', domain: { id: 'default' } } }));
+      const post = await api.http
+        .post('/identity/v3/auth/tokens')
+        .send(passwordAuth({ project: { name: 'admin', domain: { id: 'default' } } }));
       const token = post.headers['x-subject-token'];
-      const get = await api.http.get('/identity/v3/auth/tokens').set('X-Auth-Token', token).set('X-Subject-Token', token);
+      const get = await api.http
+        .get('/identity/v3/auth/tokens')
+        .set('X-Auth-Token', token)
+        .set('X-Subject-Token', token);
       assert.equal(get.status, 200);
       assert.deepEqual(get.body, post.body);
       assert.equal(get.headers['x-subject-token'], token);
-      const head = await api.http.head('/identity/v3/auth/tokens').set('X-Auth-Token', token).set('X-Subject-Token', token);
+      const head = await api.http
+        .head('/identity/v3/auth/tokens')
+        .set('X-Auth-Token', token)
+        .set('X-Subject-Token', token);
       assert.equal(head.status, 200);
       const other = await api.adminToken();
-      const del = await api.http.delete('/identity/v3/auth/tokens').set('X-Auth-Token', other).set('X-Subject-Token', token);
+      const del = await api.http
+        .delete('/identity/v3/auth/tokens')
+        .set('X-Auth-Token', other)
+        .set('X-Subject-Token', token);
       assert.equal(del.status, 204);
-      const again = await api.http.get('/identity/v3/auth/tokens').set('X-Auth-Token', other).set('X-Subject-Token', token);
+      const again = await api.http
+        .get('/identity/v3/auth/tokens')
+        .set('X-Auth-Token', other)
+        .set('X-Subject-Token', token);
       assert.equal(again.status, 404);
       assert.equal(again.body.error.code, 404);
       const use = await api.http.get('/identity/v3/projects').set('X-Auth-Token', token);
@@ -73,17 +92,29 @@ for (const backend of testBackends()) {
 
     it('wrong password, unknown user, unknown project: 401 with the Keystone body', async () => {
       const bad = await api.http.post('/identity/v3/auth/tokens').send({
-        auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: 'nope' } } } },
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: { user: { name: 'admin', domain: { id: 'default' }, password: 'nope' } },
+          },
+        },
       });
       assert.equal(bad.status, 401);
       assert.deepEqual(Object.keys(bad.body), ['error']);
       assert.equal(bad.body.error.code, 401);
       assert.equal(bad.body.error.title, 'Unauthorized');
       const ghost = await api.http.post('/identity/v3/auth/tokens').send({
-        auth: { identity: { methods: ['password'], password: { user: { name: 'ghost', domain: { id: 'default' }, password: 'x' } } } },
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: { user: { name: 'ghost', domain: { id: 'default' }, password: 'x' } },
+          },
+        },
       });
       assert.equal(ghost.status, 401);
-      const noProject = await api.http.post('/identity/v3/auth/tokens').send(passwordAuth({ project: { id: 'does-not-exist' } }));
+      const noProject = await api.http
+        .post('/identity/v3/auth/tokens')
+        .send(passwordAuth({ project: { id: 'does-not-exist' } }));
       assert.equal(noProject.status, 401);
     });
 
@@ -96,26 +127,41 @@ for (const backend of testBackends()) {
         ['{"auth": {"identity": {"methods": ["password"]}}}', 'password section missing'],
       ];
       for (const [body, why] of cases) {
-        const res = await api.http.post('/identity/v3/auth/tokens').set('Content-Type', 'application/json').send(body);
+        const res = await api.http
+          .post('/identity/v3/auth/tokens')
+          .set('Content-Type', 'application/json')
+          .send(body);
         assert.equal(res.status, 400, why);
         assert.equal(res.body.error.code, 400, why);
       }
-      const unsupported = await api.http.post('/identity/v3/auth/tokens').send({ auth: { identity: { methods: ['totp'], totp: {} } } });
+      const unsupported = await api.http
+        .post('/identity/v3/auth/tokens')
+        .send({ auth: { identity: { methods: ['totp'], totp: {} } } });
       assert.equal(unsupported.status, 401);
     });
 
     it('oversized bodies are 413', async () => {
-      const big = JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'x'.repeat(200_000) } } } } });
-      const res = await api.http.post('/identity/v3/auth/tokens').set('Content-Type', 'application/json').send(big);
+      const big = JSON.stringify({
+        auth: { identity: { methods: ['password'], password: { user: { name: 'x'.repeat(200_000) } } } },
+      });
+      const res = await api.http
+        .post('/identity/v3/auth/tokens')
+        .set('Content-Type', 'application/json')
+        .send(big);
       assert.equal(res.status, 413);
       assert.equal(res.body.error.code, 413);
     });
 
     it('rescoping with the token method keeps expiry and user, adds the method, and chains audit ids', async () => {
-      const first = await api.http.post('/identity/v3/auth/tokens').send(passwordAuth({ project: { name: 'admin', domain: { id: 'default' } } }));
+      const first = await api.http
+        .post('/identity/v3/auth/tokens')
+        .send(passwordAuth({ project: { name: 'admin', domain: { id: 'default' } } }));
       const id = first.headers['x-subject-token'];
       const res = await api.http.post('/identity/v3/auth/tokens').send({
-        auth: { identity: { methods: ['token'], token: { id } }, scope: { project: { name: 'admin', domain: { id: 'default' } } } },
+        auth: {
+          identity: { methods: ['token'], token: { id } },
+          scope: { project: { name: 'admin', domain: { id: 'default' } } },
+        },
       });
       assert.equal(res.status, 201);
       assert.equal(res.body.token.expires_at, first.body.token.expires_at);
@@ -124,8 +170,16 @@ for (const backend of testBackends()) {
       assert.equal(res.body.token.audit_ids[1], first.body.token.audit_ids[0]);
       // Revoking the child leaves the parent valid.
       const admin = await api.adminToken();
-      await api.http.delete('/identity/v3/auth/tokens').set('X-Auth-Token', admin).set('X-Subject-Token', res.headers['x-subject-token']).expect(204);
-      await api.http.get('/identity/v3/auth/tokens').set('X-Auth-Token', admin).set('X-Subject-Token', id).expect(200);
+      await api.http
+        .delete('/identity/v3/auth/tokens')
+        .set('X-Auth-Token', admin)
+        .set('X-Subject-Token', res.headers['x-subject-token'])
+        .expect(204);
+      await api.http
+        .get('/identity/v3/auth/tokens')
+        .set('X-Auth-Token', admin)
+        .set('X-Subject-Token', id)
+        .expect(200);
     });
 
     it('a tampered or foreign token is 401', async () => {

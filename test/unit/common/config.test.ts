@@ -23,7 +23,11 @@ describe('config', () => {
     const dir = tmp();
     const file = join(dir, 'k.conf');
     writeFileSync(file, 'data_dir = /srv/k\n[api]\nport = 6000\n[token]\nexpiration = 120\n');
-    const c = loadConfig({ file, env: { KVMSTACK_TOKEN_EXPIRATION: '300' }, overrides: { 'api.port': 7000 } });
+    const c = loadConfig({
+      file,
+      env: { KVMSTACK_TOKEN_EXPIRATION: '300' },
+      overrides: { 'api.port': 7000 },
+    });
     assert.equal(c.DEFAULT.data_dir, '/srv/k');
     assert.equal(c.token.key_repository, '/srv/k/jws-keys');
     assert.equal(c.token.expiration, 300);
@@ -35,8 +39,14 @@ describe('config', () => {
     const dir = tmp();
     const file = join(dir, 'k.conf');
     writeFileSync(file, '[api]\nprot = 1\n');
-    assert.throws(() => loadConfig({ file, env: {} }), (e: Error) => e instanceof ConfigError && /\[api\] prot/.test(e.message));
-    assert.throws(() => loadConfig({ env: { KVMSTACK_API_PORT: 'http' } }), /\[api\] port: expected an integer/);
+    assert.throws(
+      () => loadConfig({ file, env: {} }),
+      (e: Error) => e instanceof ConfigError && /\[api\] prot/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ env: { KVMSTACK_API_PORT: 'http' } }),
+      /\[api\] port: expected an integer/,
+    );
     assert.throws(() => loadConfig({ env: { KVMSTACK_API_PORT: '70000' } }), /must be <= 65535/);
     assert.throws(() => loadConfig({ env: { KVMSTACK_API_METRICS_ENABLED: 'maybe' } }), /expected a boolean/);
     assert.throws(() => loadConfig({ file: join(dir, 'missing.conf'), env: {} }), /does not exist/);

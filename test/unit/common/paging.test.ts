@@ -36,7 +36,12 @@ describe('limit/marker paging', () => {
     const seen: string[] = [];
     let marker: string | null = null;
     for (let i = 0; i < 10; i++) {
-      const { rows, hasMore }: { rows: { id: string }[]; hasMore: boolean } = await fetchPage(db('things').select('*'), 'things', { limit: 2, marker }, { sortKey: 'created_at' });
+      const { rows, hasMore }: { rows: { id: string }[]; hasMore: boolean } = await fetchPage(
+        db('things').select('*'),
+        'things',
+        { limit: 2, marker },
+        { sortKey: 'created_at' },
+      );
       seen.push(...rows.map((r) => r.id));
       if (!hasMore) break;
       marker = rows[rows.length - 1].id;
@@ -45,14 +50,27 @@ describe('limit/marker paging', () => {
   });
 
   it('descending order, and an unknown marker is a 400', async () => {
-    const { rows } = await fetchPage<{ id: string }>(db('things').select('*'), 'things', { limit: 3, marker: 'b' }, { sortKey: 'created_at', direction: 'desc' });
-    assert.deepEqual(rows.map((r) => r.id), ['c', 'a', 'e']);
-    await assert.rejects(fetchPage(db('things').select('*'), 'things', { limit: 3, marker: 'zz' }), /marker \[zz\] not found/);
+    const { rows } = await fetchPage<{ id: string }>(
+      db('things').select('*'),
+      'things',
+      { limit: 3, marker: 'b' },
+      { sortKey: 'created_at', direction: 'desc' },
+    );
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      ['c', 'a', 'e'],
+    );
+    await assert.rejects(
+      fetchPage(db('things').select('*'), 'things', { limit: 3, marker: 'zz' }),
+      /marker \[zz\] not found/,
+    );
   });
 
   it('builds the next link only when there is a next page', () => {
     const url = new URL('http://h/compute/v2.1/servers/detail?name=x&limit=2');
-    assert.deepEqual(nextLinks(url, 'c', true, 2), [{ rel: 'next', href: 'http://h/compute/v2.1/servers/detail?name=x&limit=2&marker=c' }]);
+    assert.deepEqual(nextLinks(url, 'c', true, 2), [
+      { rel: 'next', href: 'http://h/compute/v2.1/servers/detail?name=x&limit=2&marker=c' },
+    ]);
     assert.deepEqual(nextLinks(url, 'c', false, 2), []);
   });
 });

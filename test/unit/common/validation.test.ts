@@ -6,7 +6,14 @@ import { schemaFor, validate } from '../../../src/common/validation.js';
 
 const schema = {
   type: 'object',
-  properties: { server: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false } },
+  properties: {
+    server: {
+      type: 'object',
+      properties: { name: { type: 'string' } },
+      required: ['name'],
+      additionalProperties: false,
+    },
+  },
   required: ['server'],
   additionalProperties: false,
 };
@@ -23,9 +30,15 @@ describe('validation', () => {
       }
       assert.fail('expected a BadRequest');
     };
-    assert.equal(msg({ server: { name: 1 } }), "Invalid input for field 'server/name': 1 is not of type 'string'");
+    assert.equal(
+      msg({ server: { name: 1 } }),
+      "Invalid input for field 'server/name': 1 is not of type 'string'",
+    );
     assert.equal(msg({ server: {} }), "Invalid input for field 'server': 'name' is a required property");
-    assert.equal(msg({ server: { name: 'a', x: 1 } }), "Invalid input for field 'server': Additional properties are not allowed ('x' was unexpected)");
+    assert.equal(
+      msg({ server: { name: 'a', x: 1 } }),
+      "Invalid input for field 'server': Additional properties are not allowed ('x' was unexpected)",
+    );
     assert.equal(msg({}), "Invalid input for field '(request body)': 'server' is a required property");
   });
 
