@@ -42,7 +42,10 @@ export async function bootstrap(
   const existingAdmin = await db('users')
     .where({ name: config.bootstrap.admin_username, domain_id: domainId })
     .first();
-  const password = given ?? (existingAdmin ? null : newSecret(18));
+  // A given password that already matches is not a change: a rerun with the same environment stays a no-op.
+  const alreadySet =
+    !!given && !!existingAdmin && (await passwords.verify(given, existingAdmin.password_hash ?? null));
+  const password = alreadySet ? null : (given ?? (existingAdmin ? null : newSecret(18)));
   const hash = password ? await passwords.hash(password) : null;
 
   const result = await db.transaction(async (trx) => {

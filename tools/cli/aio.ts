@@ -184,13 +184,19 @@ export function aioCommands(program: Command): void {
         return;
       }
       process.kill(pid, 'SIGTERM');
+      // Wait for the process itself, not its pid file: it removes the file just before it exits.
+      const alive = () => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
       const deadline = Date.now() + 15_000;
-      while (livePid(config.api.pid_file) === pid && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 100));
-      if (livePid(config.api.pid_file) === pid) {
-        process.kill(pid, 'SIGKILL');
-        unlinkSync(config.api.pid_file);
-      }
+      while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (alive()) process.kill(pid, 'SIGKILL');
+      if (existsSync(config.api.pid_file)) unlinkSync(config.api.pid_file);
       step(`API stopped (pid ${pid})`);
     });
 
