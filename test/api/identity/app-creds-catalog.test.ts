@@ -15,11 +15,9 @@ for (const backend of testBackends()) {
     after(() => api.close());
 
     const loginWith = (credential: Record<string, unknown>) =>
-      api.http
-        .post('/identity/v3/auth/tokens')
-        .send({
-          auth: { identity: { methods: ['application_credential'], application_credential: credential } },
-        });
+      api.http.post('/identity/v3/auth/tokens').send({
+        auth: { identity: { methods: ['application_credential'], application_credential: credential } },
+      });
 
     it('create shows the secret once; login by id or by name+user; expiry echoed with microseconds', async () => {
       const expires = new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d{3}Z$/, '.123456');
