@@ -197,7 +197,7 @@ function cpuSeconds(pid: number): number | null {
 class Instance {
   readonly dir = mkdtempSync(join(tmpdir(), 'kvmstack-bench-'));
   readonly configFile = join(this.dir, 'kvmstack.conf');
-  readonly password = randomBytes(12).toString('base64url');
+  password = randomBytes(12).toString('base64url');
   readonly baseUrl: string;
   pid = 0;
   private running = false;
@@ -234,9 +234,13 @@ class Instance {
     );
   }
 
-  /** `kvmstack up`; the admin password is (re)set, so it is hashed with the configured bcrypt cost. */
+  /**
+   * `kvmstack up` with a new admin password: bootstrap leaves an unchanged password alone, so a new one is what
+   * makes it hash again, at the configured bcrypt cost.
+   */
   async up(bcryptCost: number): Promise<void> {
     this.writeConfig(bcryptCost);
+    this.password = randomBytes(12).toString('base64url');
     this.running = true;
     await runCli(this.configFile, ['up'], cliEnv({ KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD: this.password }));
     const pidFile = join(this.dir, 'data', 'kvmstack-api.pid');
