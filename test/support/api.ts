@@ -28,6 +28,15 @@ export interface TestApi {
   adminToken(): Promise<string>;
   /** A token for a user/password scoped to a project id (or unscoped). */
   tokenFor(userId: string, password: string, projectId?: string): Promise<string>;
+  /** Fixtures made through the API as admin: they return the created resource's body. */
+  createProject(name: string, extra?: Record<string, unknown>): Promise<{ id: string; name: string }>;
+  createUser(
+    name: string,
+    password: string,
+    extra?: Record<string, unknown>,
+  ): Promise<{ id: string; name: string }>;
+  /** Grants a role (by name) to a user on a project. */
+  grant(projectId: string, userId: string, roleName: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -89,6 +98,18 @@ export async function startTestApi(backend: Backend, opts: TestApiOptions = {}):
     return res.headers['x-subject-token'] as string;
   }
 
+  let adminTokenCache: string | null = null;
+  const asAdmin = async () =>
+    (adminTokenCache ??= await tokenFor(boot.adminUserId, ADMIN_PASSWORD, boot.adminProjectId));
+  async function create(collection: string, key: string, body: Record<string, unknown>) {
+    const res = await http
+      .post(`/identity/v3/${collection}`)
+      .set('X-Auth-Token', await asAdmin())
+      .send({ [key]: body });
+    if (res.status !== 201) throw new Error(`create ${key}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body[key] as { id: string; name: string };
+  }
+
   return {
     backend,
     url,
@@ -100,6 +121,17 @@ export async function startTestApi(backend: Backend, opts: TestApiOptions = {}):
     http,
     adminToken: () => tokenFor(boot.adminUserId, ADMIN_PASSWORD, boot.adminProjectId),
     tokenFor,
+    createProject: (name, extra = {}) => create('projects', 'project', { name, ...extra }),
+    createUser: (name, password, extra = {}) => create('users', 'user', { name, password, ...extra }),
+    async grant(projectId, userId, roleName) {
+      const token = await asAdmin();
+      const role = (await http.get(`/identity/v3/roles?name=${roleName}`).set('X-Auth-Token', token)).body
+        .roles[0];
+      const res = await http
+        .put(`/identity/v3/projects/${projectId}/users/${userId}/roles/${role.id}`)
+        .set('X-Auth-Token', token);
+      if (res.status !== 204) throw new Error(`grant ${roleName}: ${res.status} ${JSON.stringify(res.body)}`);
+    },
     async close() {
       await service.close();
       await db.destroy();

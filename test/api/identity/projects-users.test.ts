@@ -124,12 +124,7 @@ for (const backend of testBackends()) {
     });
 
     it('user CRUD, password change revokes old tokens, disabled users cannot log in', async () => {
-      const project = (
-        await api.http
-          .post('/identity/v3/projects')
-          .set(auth())
-          .send({ project: { name: 'up' } })
-      ).body.project;
+      const project = await api.createProject('up');
       const created = await api.http
         .post('/identity/v3/users')
         .set(auth())
@@ -142,11 +137,7 @@ for (const backend of testBackends()) {
       assert.equal(u.default_project_id, project.id);
       assert.equal(u.password, undefined, 'never echo the password');
       assert.equal(u.password_expires_at, null);
-      const member = (await api.http.get('/identity/v3/roles?name=member').set(auth())).body.roles[0];
-      await api.http
-        .put(`/identity/v3/projects/${project.id}/users/${u.id}/roles/${member.id}`)
-        .set(auth())
-        .expect(204);
+      await api.grant(project.id, u.id, 'member');
       const t1 = await api.tokenFor(u.id, 'pw-1', project.id);
       await api.http.get(`/identity/v3/users/${u.id}`).set('X-Auth-Token', t1).expect(200);
 
@@ -204,29 +195,11 @@ for (const backend of testBackends()) {
     });
 
     it("a member is refused admin routes (403) and another project's data (403), but may read itself", async () => {
-      const p1 = (
-        await api.http
-          .post('/identity/v3/projects')
-          .set(auth())
-          .send({ project: { name: 'm1' } })
-      ).body.project;
-      const p2 = (
-        await api.http
-          .post('/identity/v3/projects')
-          .set(auth())
-          .send({ project: { name: 'm2' } })
-      ).body.project;
-      const u = (
-        await api.http
-          .post('/identity/v3/users')
-          .set(auth())
-          .send({ user: { name: 'eve', password: 'pw' } })
-      ).body.user;
+      const p1 = await api.createProject('m1');
+      const p2 = await api.createProject('m2');
+      const u = await api.createUser('eve', 'pw');
+      await api.grant(p1.id, u.id, 'member');
       const member = (await api.http.get('/identity/v3/roles?name=member').set(auth())).body.roles[0];
-      await api.http
-        .put(`/identity/v3/projects/${p1.id}/users/${u.id}/roles/${member.id}`)
-        .set(auth())
-        .expect(204);
       const t = await api.tokenFor(u.id, 'pw', p1.id);
       const h = { 'X-Auth-Token': t };
       for (const [method, path] of [
@@ -264,23 +237,9 @@ for (const backend of testBackends()) {
     });
 
     it('deleting a project revokes its tokens and its grants', async () => {
-      const p = (
-        await api.http
-          .post('/identity/v3/projects')
-          .set(auth())
-          .send({ project: { name: 'doomed' } })
-      ).body.project;
-      const u = (
-        await api.http
-          .post('/identity/v3/users')
-          .set(auth())
-          .send({ user: { name: 'frank', password: 'pw' } })
-      ).body.user;
-      const member = (await api.http.get('/identity/v3/roles?name=member').set(auth())).body.roles[0];
-      await api.http
-        .put(`/identity/v3/projects/${p.id}/users/${u.id}/roles/${member.id}`)
-        .set(auth())
-        .expect(204);
+      const p = await api.createProject('doomed');
+      const u = await api.createUser('frank', 'pw');
+      await api.grant(p.id, u.id, 'member');
       const t = await api.tokenFor(u.id, 'pw', p.id);
       await api.http.delete(`/identity/v3/projects/${p.id}`).set(auth()).expect(204);
       await api.http.get(`/identity/v3/users/${u.id}`).set('X-Auth-Token', t).expect(401);
@@ -317,11 +276,7 @@ for (const backend of testBackends()) {
           .set(auth())
           .send({ user: { name: 'wile', domain_id: d.id, password: 'pw' } })
       ).body.user;
-      const member = (await api.http.get('/identity/v3/roles?name=member').set(auth())).body.roles[0];
-      await api.http
-        .put(`/identity/v3/projects/${p.id}/users/${u.id}/roles/${member.id}`)
-        .set(auth())
-        .expect(204);
+      await api.grant(p.id, u.id, 'member');
       const t = await api.tokenFor(u.id, 'pw', p.id);
       await api.http
         .patch(`/identity/v3/domains/${d.id}`)
