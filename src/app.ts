@@ -9,6 +9,7 @@ import {
   renderNeutronError,
   renderNovaFault,
 } from './common/http/renderers.js';
+import { CLUSTER_PREFIX, clusterRouter } from './cluster/index.js';
 import { COMPUTE_PREFIX, computeRouter } from './compute/index.js';
 import { IDENTITY_PREFIX, identityRouter, identityVersion } from './identity/index.js';
 import type { IdentityRuntime } from './identity/runtime.js';
@@ -23,6 +24,7 @@ const SERVICES: [string, ServiceTag][] = [
   [VOLUME_PREFIX, { name: 'volume', renderError: renderNovaFault }],
   [IMAGE_PREFIX, { name: 'image', renderError: renderGlanceError }],
   [NETWORK_PREFIX, { name: 'network', renderError: renderNeutronError }],
+  [CLUSTER_PREFIX, { name: 'kvmstack', renderError: renderKeystoneError }],
 ];
 
 export interface ApiApp {
@@ -92,6 +94,7 @@ export function createApp(
     volumeRouter(),
     imageRouter(),
     networkRouter(),
+    clusterRouter(),
   ];
   for (const r of routers) {
     app.use(r.routes());

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as m001 from './migrations/001_identity.js';
 import * as m002 from './migrations/002_domain_roles.js';
+import * as m003 from './migrations/003_cluster.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -11,6 +12,7 @@ interface Migration {
 const MIGRATIONS: [string, Migration][] = [
   ['001_identity', m001],
   ['002_domain_roles', m002],
+  ['003_cluster', m003],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

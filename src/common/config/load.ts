@@ -15,35 +15,62 @@ export interface LoadOptions {
   overrides?: Record<string, string | number | boolean>;
 }
 
-/** Defaults < config file < environment < overrides; ${section.name} references are resolved last. */
+/** The API's configuration: defaults < config file < environment < overrides. */
 export function loadConfig(opts: LoadOptions = {}): Config & { file: string | null } {
   const env = opts.env ?? process.env;
   const file =
     opts.file ?? env.KVMSTACK_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : null);
-  let ini: Record<string, Record<string, unknown>> = {};
-  if (file) {
-    if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
-    ini = normaliseIni(parse(readFileSync(file, 'utf8')));
-    rejectUnknown(ini, file);
-  }
-  const raw = new Map<string, string>();
-  for (const spec of OPTIONS as readonly OptionSpec[]) {
-    const key = `${spec.section}.${spec.name}`;
-    const fromFile = ini[spec.section]?.[spec.name];
-    const fromEnv = env[envName(spec)];
-    const fromOverride = opts.overrides?.[key];
-    const value = fromOverride ?? fromEnv ?? fromFile ?? spec.default;
-    if (value !== null && value !== undefined) raw.set(key, String(value));
-  }
-  const config: Record<string, Record<string, unknown>> = {};
-  for (const spec of OPTIONS as readonly OptionSpec[]) {
-    const key = `${spec.section}.${spec.name}`;
-    const text = resolveRefs(raw.get(key) ?? '', raw, [key]);
-    (config[spec.section] ??= {})[spec.name] = coerce(spec, text);
-  }
+  const { values } = loadOptions(OPTIONS, { ...opts, file: file ?? undefined, env });
+  const config = values as unknown as Config;
   if (!config.api.public_url) config.api.public_url = `http://${hostname()}:${config.api.port}`;
   config.api.public_url = String(config.api.public_url).replace(/\/+$/, '');
-  return Object.assign(config as unknown as Config, { file });
+  return Object.assign(config, { file });
+}
+
+export interface LoadedOptions {
+  /** Declared options, coerced to their types, by section. */
+  values: Record<string, Record<string, unknown>>;
+  /** Sections matched by `dynamicSections` (e.g. "[store shared]"), as raw strings. */
+  dynamic: Record<string, Record<string, string>>;
+}
+
+/**
+ * Loads any declared option list: defaults < INI file < environment (KVMSTACK_<SECTION>_<NAME>) < overrides,
+ * then resolves ${section.name} references. Unknown options are refused, except inside sections matching
+ * `dynamicSections`, which are returned as they are for the caller to validate.
+ */
+export function loadOptions(
+  options: readonly OptionSpec[],
+  opts: LoadOptions & { dynamicSections?: RegExp } = {},
+): LoadedOptions {
+  const env = opts.env ?? process.env;
+  let ini: Record<string, Record<string, unknown>> = {};
+  if (opts.file) {
+    if (!existsSync(opts.file)) throw new ConfigError(`config file ${opts.file} does not exist`);
+    ini = normaliseIni(parse(readFileSync(opts.file, 'utf8')));
+  }
+  const dynamic: Record<string, Record<string, string>> = {};
+  for (const [section, vals] of Object.entries(ini)) {
+    if (opts.dynamicSections?.test(section)) {
+      dynamic[section] = Object.fromEntries(Object.entries(vals).map(([k, v]) => [k, String(v)]));
+      delete ini[section];
+    }
+  }
+  if (opts.file) rejectUnknown(options, ini, opts.file);
+  const raw = new Map<string, string>();
+  for (const spec of options) {
+    const key = `${spec.section}.${spec.name}`;
+    const value =
+      opts.overrides?.[key] ?? env[envName(spec)] ?? ini[spec.section]?.[spec.name] ?? spec.default;
+    if (value !== null && value !== undefined) raw.set(key, String(value));
+  }
+  const values: Record<string, Record<string, unknown>> = {};
+  for (const spec of options) {
+    const key = `${spec.section}.${spec.name}`;
+    const text = resolveRefs(raw.get(key) ?? '', raw, [key]);
+    (values[spec.section] ??= {})[spec.name] = coerce(spec, text);
+  }
+  return { values, dynamic };
 }
 
 /** `ini` puts keys before any [section] at top level; OpenStack files call that [DEFAULT]. */
@@ -57,8 +84,12 @@ function normaliseIni(parsed: Record<string, unknown>): Record<string, Record<st
   return out;
 }
 
-function rejectUnknown(ini: Record<string, Record<string, unknown>>, file: string): void {
-  const known = new Set((OPTIONS as readonly OptionSpec[]).map((o) => `${o.section}.${o.name}`));
+function rejectUnknown(
+  options: readonly OptionSpec[],
+  ini: Record<string, Record<string, unknown>>,
+  file: string,
+): void {
+  const known = new Set(options.map((o) => `${o.section}.${o.name}`));
   for (const [section, values] of Object.entries(ini)) {
     for (const name of Object.keys(values)) {
       if (!known.has(`${section}.${name}`))
@@ -99,9 +130,9 @@ function coerce(spec: OptionSpec, text: string): string | number | boolean {
   }
 }
 
-/** The option table of the README, generated from OPTIONS. */
-export function optionTableMarkdown(): string {
-  const rows = (OPTIONS as readonly OptionSpec[]).map((o) => {
+/** An option table for the README, generated from a declared option list. */
+export function optionTableMarkdown(options: readonly OptionSpec[] = OPTIONS): string {
+  const rows = options.map((o) => {
     const def = o.default === null || o.default === '' ? '(empty)' : `\`${String(o.default)}\``;
     return `| \`[${o.section}]\` | \`${o.name}\` | ${o.type} | ${def} | \`${envName(o)}\` | ${o.description.replace(/\|/g, '\\|')} |`;
   });

@@ -209,6 +209,25 @@ export const OPTIONS = [
     description: 'Project the administrator holds the admin role on.',
   },
 
+  // [cluster]
+  {
+    section: 'cluster',
+    name: 'enrollment_secret',
+    type: 'string',
+    default: '',
+    secret: true,
+    description:
+      'Secret a host agent presents to join the cluster (auto-discovery); empty: no host can join.',
+  },
+  {
+    section: 'cluster',
+    name: 'agent_timeout',
+    type: 'float',
+    default: 30,
+    min: 1,
+    description: 'Seconds the API waits for an agent to answer one RPC command.',
+  },
+
   // [compute]
   {
     section: 'compute',

@@ -1,0 +1,268 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { ApiCallError, ApiClient, type Enrolled } from './api-client.js';
+import { Commands } from './commands.js';
+import type { AgentConfig } from './config.js';
+import type { HypervisorDriver, HostInventory } from './driver/types.js';
+import { GenerationBook } from './generation.js';
+import { LeaseKeeper, type LeaseIo } from './leases/keeper.js';
+import { WorkerLeaseIo } from './leases/worker-io.js';
+import { planReconcile, type ReconcileAction } from './reconcile.js';
+import { createRpcServer } from './rpc.js';
+import { loadState, saveState, type AgentState } from './state.js';
+import { backupPath, mountStores, writeBackup, type StoreStatus } from './stores.js';
+
+export interface AgentDeps {
+  driver: HypervisorDriver;
+  log: Logger;
+  now?: () => number;
+  leaseIo?: LeaseIo;
+  /** Mount the configured stores (false in tests that use plain directories). */
+  mount?: boolean;
+}
+
+/**
+ * The host agent: joins the cluster, serves the API's commands, reports every heartbeat_interval, renews its
+ * storage leases and watches its peers', fences itself when its storage is gone, and reconciles with the
+ * database's desired state at start and every reconcile_interval.
+ */
+export class Agent {
+  readonly api: ApiClient;
+  private state: AgentState;
+  private generations: GenerationBook;
+  private consoleLogs: Map<string, string>;
+  private commands: Commands;
+  private server: Server | null = null;
+  private leases: LeaseKeeper | null = null;
+  private leaseIo: LeaseIo;
+  private storeStatus: StoreStatus[] = [];
+  private inventory: HostInventory | null = null;
+  private timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+  private now: () => number;
+  /** The port the RPC endpoint bound (useful with rpc_port 0). */
+  rpcPort = 0;
+
+  constructor(
+    private readonly cfg: AgentConfig,
+    private readonly deps: AgentDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.api = new ApiClient(cfg.agent.apiUrl);
+    this.state = loadState(cfg.agent.stateDir);
+    this.generations = new GenerationBook(this.state.generations);
+    this.consoleLogs = new Map(Object.entries(this.state.consoleLogs));
+    this.leaseIo = deps.leaseIo ?? new WorkerLeaseIo(cfg.agent.leaseIoTimeoutMs);
+    this.commands = new Commands({
+      hostId: () => this.state.hostId ?? '',
+      driver: deps.driver,
+      generations: this.generations,
+      consoleLogs: this.consoleLogs,
+      save: () => this.persist(),
+      backup: (uuid, root) => this.backup(uuid, root),
+      log: deps.log,
+    });
+  }
+
+  get hostId(): string | null {
+    return this.state.hostId;
+  }
+
+  async start(): Promise<void> {
+    const { log } = this.deps;
+    this.storeStatus =
+      this.deps.mount === false
+        ? this.cfg.stores.map((s) => ({ name: s.name, type: s.type, mount: s.mount, state: 'ok' as const }))
+        : await mountStores(this.cfg.stores);
+    for (const s of this.storeStatus.filter((x) => x.state !== 'ok'))
+      log.error({ store: s.name, error: s.error }, 'store is not available');
+    this.inventory = await this.deps.driver.inventory();
+    this.server = createRpcServer(this.commands, () => this.state.rpcSecret ?? '', log);
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject);
+      this.server?.listen(this.cfg.agent.rpcPort, this.cfg.agent.rpcListen, () => resolve());
+    });
+    this.rpcPort = (this.server.address() as { port: number }).port;
+    const enrolled = await this.enrolled();
+    log.info(
+      { host_id: enrolled.hostId, rpc_port: this.rpcPort, driver: this.deps.driver.kind },
+      'agent joined the cluster',
+    );
+
+    const okStores = this.storeStatus.filter((s) => s.state === 'ok').map((s) => s.mount);
+    this.leases = new LeaseKeeper(
+      enrolled.hostId,
+      okStores,
+      this.leaseIo,
+      this.now,
+      this.cfg.agent.selfFenceAfterMs,
+      (reason) => this.fence(reason),
+    );
+    await this.leaseTick();
+    await this.heartbeat();
+    await this.reconcile().catch((err) =>
+      log.warn({ err: (err as Error).message }, 'first reconcile failed'),
+    );
+    this.every(this.cfg.agent.leaseIntervalMs, () => this.leaseTick());
+    this.every(this.cfg.agent.heartbeatIntervalMs, () => this.heartbeat());
+    this.every(this.cfg.agent.reconcileIntervalMs, () => this.reconcile().then(() => undefined));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    if (this.server) await new Promise<void>((r) => this.server?.close(() => r()));
+    (this.server as unknown as { closeAllConnections?: () => void })?.closeAllConnections?.();
+    if (this.leaseIo instanceof WorkerLeaseIo) await this.leaseIo.close();
+    await this.deps.driver.close();
+  }
+
+  /** One reconciliation: what the database wants here against what the hypervisor has. */
+  async reconcile(): Promise<ReconcileAction[]> {
+    const enrolled = await this.enrolled();
+    const local = await this.deps.driver.listDomains();
+    const desired = await this.api.desiredState(
+      enrolled,
+      local.filter((d) => d.generation !== null).map((d) => d.uuid),
+    );
+    const actions = planReconcile(local, desired, enrolled.hostId);
+    for (const a of actions) {
+      try {
+        if (a.kind === 'define') {
+          await this.commands.define(a.uuid, a.generation, enrolled.hostId, a.spec);
+        } else if (a.kind === 'destroy-and-undefine') {
+          // The database gave this VM to another host: this copy is stale. Its disks stay untouched.
+          await this.deps.driver.destroy(a.uuid);
+          await this.deps.driver.undefine(a.uuid);
+          const newer = desired.others.find((o) => o.uuid === a.uuid)?.generation;
+          if (newer) this.generations.record(a.uuid, newer);
+          this.consoleLogs.delete(a.uuid);
+          this.persist();
+        }
+        this.deps.log.warn({ uuid: a.uuid, action: a.kind, why: a.why }, 'reconcile');
+      } catch (err) {
+        this.deps.log.error(
+          { uuid: a.uuid, action: a.kind, err: (err as Error).message },
+          'reconcile action failed',
+        );
+      }
+    }
+    return actions;
+  }
+
+  /** Self-fencing: the storage is gone, so the cluster will restart these VMs elsewhere. Destroy them all. */
+  private async fence(reason: string): Promise<void> {
+    const { log, driver } = this.deps;
+    log.fatal({ reason }, 'SELF-FENCING: destroying every kvmstack domain on this host');
+    for (const d of await driver.listDomains()) {
+      if (d.generation === null || d.state === 'shutoff') continue;
+      try {
+        await driver.destroy(d.uuid);
+        log.fatal({ uuid: d.uuid, name: d.name }, 'fenced: domain destroyed');
+      } catch (err) {
+        log.fatal({ uuid: d.uuid, err: (err as Error).message }, 'fenced: could not destroy domain');
+      }
+    }
+  }
+
+  private async leaseTick(): Promise<void> {
+    try {
+      await this.leases?.tick();
+    } catch (err) {
+      this.deps.log.error({ err: (err as Error).message }, 'lease round failed');
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      const enrolled = await this.enrolled();
+      const domains = await this.deps.driver.listDomains();
+      const lease = this.leases?.state();
+      const failing = lease?.failing ?? {};
+      await this.api.report(enrolled, {
+        inventory: { ...this.inventory, fenced: lease?.fenced ?? false },
+        domains: domains.map((d) => ({
+          uuid: d.uuid,
+          name: d.name,
+          state: d.state,
+          generation: d.generation,
+          owner: d.owner,
+        })),
+        stores: this.storeStatus.map((s) =>
+          failing[s.mount] ? { ...s, state: 'error', error: failing[s.mount] } : s,
+        ),
+        lease_counter: lease?.counter ?? null,
+        rpc_url: this.rpcUrl(),
+        peers: this.leases?.peerReport() ?? [],
+      });
+    } catch (err) {
+      if (err instanceof ApiCallError && err.status === 401) {
+        // The API no longer knows this credential (database rebuilt, host deleted): join again.
+        this.state.credential = null;
+        this.persist();
+      }
+      this.deps.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  /** This host's credentials, enrolling first if it has none (or enrolled with another API). */
+  private async enrolled(): Promise<Enrolled> {
+    const s = this.state;
+    if (s.hostId && s.credential && s.rpcSecret && s.apiUrl === this.cfg.agent.apiUrl) {
+      return { hostId: s.hostId, credential: s.credential, rpcSecret: s.rpcSecret };
+    }
+    const e = await this.api.enroll({
+      enrollment_secret: this.cfg.agent.enrollmentSecret,
+      hostname: this.cfg.agent.hostname,
+      host_uuid: s.hostUuid,
+      host_ip: this.cfg.agent.hostIp,
+      rpc_url: this.rpcUrl(),
+      inventory: this.inventory ?? {},
+    });
+    Object.assign(s, {
+      hostId: e.hostId,
+      credential: e.credential,
+      rpcSecret: e.rpcSecret,
+      apiUrl: this.cfg.agent.apiUrl,
+    });
+    this.persist();
+    return e;
+  }
+
+  private rpcUrl(): string {
+    return `http://${this.cfg.agent.hostIp}:${this.rpcPort}`;
+  }
+
+  private async backup(uuid: string, rootDisk?: string): Promise<void> {
+    const path = backupPath(this.cfg.stores, uuid, rootDisk);
+    if (!path) return;
+    try {
+      const xml = await this.deps.driver.domainXml(uuid);
+      if (xml) writeBackup(path, xml);
+    } catch (err) {
+      this.deps.log.warn({ uuid, err: (err as Error).message }, 'domain XML backup failed');
+    }
+  }
+
+  private persist(): void {
+    this.state.generations = this.generations.toJSON();
+    this.state.consoleLogs = Object.fromEntries(this.consoleLogs);
+    saveState(this.cfg.agent.stateDir, this.state);
+  }
+
+  /** Runs `fn` every `ms` without overlapping runs: a slow round delays the next, never doubles it. */
+  private every(ms: number, fn: () => Promise<void>): void {
+    const schedule = () => {
+      const t = setTimeout(async () => {
+        this.timers.delete(t);
+        if (this.stopped) return;
+        await fn().catch((err) =>
+          this.deps.log.error({ err: (err as Error).message }, 'periodic task failed'),
+        );
+        if (!this.stopped) schedule();
+      }, ms);
+      this.timers.add(t);
+    };
+    schedule();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Lease file I/O, run in a worker thread: a hung mount blocks this thread, never the agent's event loop.
+ * Writes are made durable (fsync) and atomic (rename), so a reader never sees half a lease.
+ */
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+
+export interface LeaseRequest {
+  id: number;
+  op: 'write' | 'readAll';
+  mount: string;
+  record?: { host_id: string; counter: number; written_at: number };
+}
+
+export const leaseDir = (mount: string): string => join(mount, '.kvmstack', 'leases');
+
+function write(mount: string, record: NonNullable<LeaseRequest['record']>): void {
+  const dir = leaseDir(mount);
+  mkdirSync(dir, { recursive: true });
+  const final = join(dir, `${record.host_id}.lease`);
+  const tmp = `${final}.tmp`;
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, JSON.stringify(record));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, final);
+}
+
+function readAll(mount: string): unknown[] {
+  const dir = leaseDir(mount);
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.lease'));
+  } catch {
+    return [];
+  }
+  const out: unknown[] = [];
+  for (const n of names) {
+    try {
+      out.push(JSON.parse(readFileSync(join(dir, n), 'utf8')));
+    } catch {
+      // a lease being replaced, or garbage: skip it this round
+    }
+  }
+  return out;
+}
+
+parentPort?.on('message', (req: LeaseRequest) => {
+  try {
+    const result =
+      req.op === 'write'
+        ? (write(req.mount, req.record as NonNullable<LeaseRequest['record']>), null)
+        : readAll(req.mount);
+    parentPort?.postMessage({ id: req.id, ok: true, result });
+  } catch (err) {
+    parentPort?.postMessage({ id: req.id, ok: false, error: (err as Error).message });
+  }
+});
