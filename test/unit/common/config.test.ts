@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, optionTableMarkdown } from '../../../src/common/config/load.js';
 import { OPTIONS, envName } from '../../../src/common/config/options.js';
+import { AGENT_OPTIONS } from '../../../host-agent/config.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'kvmstack-conf-'));
 
@@ -59,8 +60,9 @@ describe('config', () => {
     for (const o of OPTIONS) assert.ok(table.includes(`| \`${o.name}\` |`), o.name);
   });
 
-  it('the README option table is the generated one (run `npm run docs:config` after adding an option)', () => {
+  it('the README option tables are the generated ones (run `npm run docs:config` after adding an option)', () => {
     const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
-    assert.ok(readme.includes(optionTableMarkdown()), 'README.md option table is stale');
+    assert.ok(readme.includes(optionTableMarkdown()), 'README.md API option table is stale');
+    assert.ok(readme.includes(optionTableMarkdown(AGENT_OPTIONS)), 'README.md agent option table is stale');
   });
 });
