@@ -4,7 +4,9 @@
 #   unit + api   pure logic, and every route on SQLite and MariaDB (supertest against a real server)
 #   e2e          the real openstack CLI, openstacksdk and the all-in-one command
 #   tempest      Tempest 33 identity tests against a real kvmstack
-# KVMSTACK_TEST_SUITES=unit,api,e2e,tempest selects suites.
+#   lab          real libvirt/QEMU guests: the libvirt driver, the tiny image, the multi-host lab (GlusterFS)
+# KVMSTACK_TEST_SUITES=unit,api,e2e,tempest,lab selects suites. The lab runs after the others: its TCG guests
+# would compete with them for CPU.
 set -uo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$root"
@@ -21,14 +23,16 @@ echo "==> lint"
 npm run --silent lint || exit 1
 bash tools/mariadb.sh || exit 1
 
-suites=${KVMSTACK_TEST_SUITES:-unit,api,e2e,tempest}
+suites=${KVMSTACK_TEST_SUITES:-unit,api,e2e,tempest,lab}
 logs=$(mktemp -d)
-declare -A dirs=([unit]=dist/test/unit [api]=dist/test/api [e2e]=dist/test/e2e [tempest]=dist/test/tempest)
+declare -A dirs=([unit]=dist/test/unit [api]=dist/test/api [e2e]=dist/test/e2e [tempest]=dist/test/tempest [lab]=dist/test/lab)
 # unit and api share a runner (both are quick); e2e and tempest start their own clouds and run beside them.
 groups=()
 [[ ,$suites, == *,unit,* || ,$suites, == *,api,* ]] && groups+=(fast)
 [[ ,$suites, == *,e2e,* ]] && groups+=(e2e)
 [[ ,$suites, == *,tempest,* ]] && groups+=(tempest)
+later=()
+[[ ,$suites, == *,lab,* ]] && later+=(lab)
 
 run_group() {
   local g=$1 targets=()
@@ -49,6 +53,11 @@ for g in "${groups[@]}"; do
   run_group "$g" &
 done
 wait
+for g in "${later[@]}"; do
+  echo "==> suite $g started"
+  run_group "$g"
+done
+groups+=("${later[@]}")
 
 pass=0 fail=0 skip=0 status=0
 for g in "${groups[@]}"; do

@@ -363,15 +363,13 @@ for (const backend of testBackends()) {
 
     it('enrollment needs the secret; a revoked host is refused at once; a stranger cannot report', async () => {
       const enroll = (body: Record<string, unknown>) =>
-        api.http
-          .post('/kvmstack/v1/hosts/enroll')
-          .send({
-            hostname: 'x',
-            host_uuid: '88888888-8888-4888-8888-888888888888',
-            host_ip: '127.0.0.1',
-            rpc_url: 'http://127.0.0.1:1',
-            ...body,
-          });
+        api.http.post('/kvmstack/v1/hosts/enroll').send({
+          hostname: 'x',
+          host_uuid: '88888888-8888-4888-8888-888888888888',
+          host_ip: '127.0.0.1',
+          rpc_url: 'http://127.0.0.1:1',
+          ...body,
+        });
       assert.equal((await enroll({ enrollment_secret: 'wrong' })).status, 401);
       assert.equal((await enroll({ enrollment_secret: SECRET, rpc_url: 'file:///etc/passwd' })).status, 400);
       const other = await enroll({ enrollment_secret: SECRET, hostname: 'fake-a' });

@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+
+/** A failed external command: its stderr is in the message because that is where the tools explain why. */
+export class ExecError extends Error {
+  constructor(
+    message: string,
+    readonly stderr: string,
+    /** The exit code, or null when the command was killed (e.g. on timeout). */
+    readonly exitCode: number | null,
+    readonly timedOut: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export interface RunOptions {
+  /** Kill the command after this long (SIGKILL); default 60 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs a command with an argument array (never through a shell) and resolves with its stdout.
+ * Rejects with an ExecError naming the command and carrying its stderr.
+ */
+export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
+  const timeout = opts.timeoutMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    execFile(
+      cmd,
+      args,
+      { timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        const timedOut = err.killed === true && err.signal === 'SIGKILL';
+        const why = timedOut ? `timed out after ${timeout} ms` : stderr.trim() || err.message;
+        const code = typeof err.code === 'number' ? err.code : null;
+        reject(new ExecError(`${cmd} ${args.join(' ')}: ${why}`, stderr, code, timedOut));
+      },
+    );
+  });
+}
