@@ -24,7 +24,12 @@ async function makeDriver(cfg: AgentConfig, log: pino.Logger): Promise<Hyperviso
   const { LibvirtDriver } = await import('./driver/libvirt.js');
   // libvirt cannot tell that a plain directory is shared, and refuses live migration off it without --unsafe.
   const unsafeMigration = cfg.stores.some((s) => s.type === 'dir');
-  return new LibvirtDriver({ uri: cfg.agent.libvirtUri, virtType, stateDir: cfg.agent.stateDir, unsafeMigration });
+  return new LibvirtDriver({
+    uri: cfg.agent.libvirtUri,
+    virtType,
+    stateDir: cfg.agent.stateDir,
+    unsafeMigration,
+  });
 }
 
 async function main(): Promise<void> {
