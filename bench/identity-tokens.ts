@@ -242,7 +242,11 @@ class Instance {
     this.writeConfig(bcryptCost);
     this.password = randomBytes(12).toString('base64url');
     this.running = true;
-    await runCli(this.configFile, ['up'], cliEnv({ KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD: this.password }));
+    await runCli(
+      this.configFile,
+      ['up', '--api-only'],
+      cliEnv({ KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD: this.password }),
+    );
     const pidFile = join(this.dir, 'data', 'kvmstack-api.pid');
     for (let i = 0; i < 100 && !existsSync(pidFile); i++) await sleep(50);
     this.pid = Number(readFileSync(pidFile, 'utf8').trim());

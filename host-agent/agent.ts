@@ -111,8 +111,13 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
-    if (this.server) await new Promise<void>((r) => this.server?.close(() => r()));
-    (this.server as unknown as { closeAllConnections?: () => void })?.closeAllConnections?.();
+    const server = this.server;
+    if (server) {
+      // Close keep-alive connections first: server.close() waits for every open connection to end.
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await closed;
+    }
     if (this.leaseIo instanceof WorkerLeaseIo) await this.leaseIo.close();
     await this.deps.driver.close();
   }

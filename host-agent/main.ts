@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** kvmstack-agent: `node dist/host-agent/main.js --config /etc/kvmstack/agent.conf` (one per host). */
-import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -15,12 +15,7 @@ async function makeDriver(cfg: AgentConfig, log: pino.Logger): Promise<Hyperviso
     log.warn('using the FAKE hypervisor driver: no VM runs on this host');
     return new FakeDriver(cfg.agent.hostname);
   }
-  let virtType: 'kvm' | 'qemu';
-  if (cfg.agent.virtType === 'auto') {
-    const probe = await probeVirtType(cfg.agent.probeImage);
-    virtType = probe.virtType;
-    log.info({ virt_type: virtType, why: probe.why }, 'virt_type chosen');
-  } else virtType = cfg.agent.virtType;
+  const virtType = cfg.agent.virtType === 'auto' ? await autoVirtType(cfg, log) : cfg.agent.virtType;
   const { LibvirtDriver } = await import('./driver/libvirt.js');
   // libvirt cannot tell that a plain directory is shared, and refuses live migration off it without --unsafe.
   const unsafeMigration = cfg.stores.some((s) => s.type === 'dir');
@@ -30,6 +25,24 @@ async function makeDriver(cfg: AgentConfig, log: pino.Logger): Promise<Hyperviso
     stateDir: cfg.agent.stateDir,
     unsafeMigration,
   });
+}
+
+/**
+ * virt_type = auto, decided once per host by booting a probe guest and remembered in the state directory
+ * (delete virt-type.json to probe again, e.g. after enabling nested virtualisation).
+ */
+async function autoVirtType(cfg: AgentConfig, log: pino.Logger): Promise<'kvm' | 'qemu'> {
+  const file = join(cfg.agent.stateDir, 'virt-type.json');
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { virtType: 'kvm' | 'qemu'; why: string };
+    log.info({ virt_type: saved.virtType, why: saved.why, from: file }, 'virt_type chosen earlier');
+    return saved.virtType;
+  }
+  const probe = await probeVirtType(cfg.agent.probeImage);
+  log.info({ virt_type: probe.virtType, why: probe.why }, 'virt_type chosen');
+  // Without a probe image nothing was learnt: probe again next time rather than remember TCG.
+  if (cfg.agent.probeImage && existsSync(cfg.agent.probeImage)) writeFileSync(file, JSON.stringify(probe));
+  return probe.virtType;
 }
 
 async function main(): Promise<void> {

@@ -13,7 +13,7 @@ export const READY_MARKER = 'KVMSTACK-GUEST-READY';
  */
 export async function probeVirtType(
   probeImage: string,
-  timeoutMs = 45_000,
+  timeoutMs = 20_000,
 ): Promise<{ virtType: 'kvm' | 'qemu'; why: string }> {
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);

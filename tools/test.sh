@@ -43,7 +43,9 @@ run_group() {
       ;;
     *) targets=("${dirs[$g]}") ;;
   esac
-  node --test --test-concurrency=2 --test-reporter=spec "${targets[@]}" >"$logs/$g.log" 2>&1
+  # A hung test fails after 10 minutes instead of holding CI; once every test has ended, a handle left open
+  # by mistake cannot keep the runner waiting.
+  node --test --test-concurrency=2 --test-timeout=600000 --test-force-exit --test-reporter=spec "${targets[@]}" >"$logs/$g.log" 2>&1
   echo $? >"$logs/$g.rc"
 }
 

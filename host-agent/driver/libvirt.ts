@@ -17,7 +17,7 @@ import {
 import { buildConfigDrive, configDrivePath } from './config-drive.js';
 import { LibvirtConnection } from './connection.js';
 import { kindOf, messageOf, toDriverError } from './errors.js';
-import { ExecError, run } from './exec.js';
+import { ExecError, run } from '../../src/common/exec.js';
 import { diskSize, hostMemoryMb, parseHostCpuModel, parseHypervisorVersion } from './host-info.js';
 import {
   DriverError,

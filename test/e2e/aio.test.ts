@@ -28,7 +28,8 @@ describe('kvmstack up / status / stop (all-in-one)', { timeout: 120_000 }, () =>
   let revokedToken: string;
 
   before(async () => {
-    cloud = await startKvmstack({ adminPassword: null }); // let `up` generate the admin password, as an operator gets it
+    // the full all-in-one (with its compute host); `up` generates the admin password, as an operator gets it
+    cloud = await startKvmstack({ adminPassword: null, apiOnly: false });
     openrcPath = join(cloud.dataDir, 'openrc');
     firstPid = cloud.apiPid() ?? -1;
   });
@@ -84,8 +85,34 @@ describe('kvmstack up / status / stop (all-in-one)', { timeout: 120_000 }, () =>
     assert.ok(keysBefore.length > 0);
 
     // the credentials work with the real CLI
-    const token = await cloud.run<{ user_id: string; project_id: string }>(['token', 'issue'], rc);
+    const token = await cloud.run<{ user_id: string; project_id: string; id: string }>(
+      ['token', 'issue'],
+      rc,
+    );
     assert.match(token.user_id, /^[0-9a-f]{32}$/);
+
+    // the local compute host: image, libvirtd, and an agent that joined the API as an enabled host
+    assert.ok(hasLine(out, /^==> (built the tiny guest image|tiny guest image present)/), out);
+    assert.ok(hasLine(out, /^==> (libvirtd is running|started virtlogd, virtlockd, libvirtd)/), out);
+    assert.ok(hasLine(out, /^==> host agent started \(pid \d+\) and joined/), out);
+    const hosts = (await (
+      await fetch(`${cloud.localUrl}/kvmstack/v1/hosts`, { headers: { 'X-Auth-Token': token.id } })
+    ).json()) as {
+      hosts: {
+        enabled: boolean;
+        last_report_age_s: number;
+        stores: { state: string; type: string }[];
+        inventory: { virtType: string };
+      }[];
+    };
+    assert.equal(hosts.hosts.length, 1);
+    assert.equal(hosts.hosts[0].enabled, true);
+    assert.ok(hosts.hosts[0].last_report_age_s < 5);
+    assert.deepEqual(
+      hosts.hosts[0].stores.map((x) => [x.type, x.state]),
+      [['dir', 'ok']],
+    );
+    assert.match(hosts.hosts[0].inventory.virtType, /^(kvm|qemu)$/);
   });
 
   it('second up: everything already in place, the same API, no new password, the openrc untouched', async () => {
@@ -102,6 +129,7 @@ describe('kvmstack up / status / stop (all-in-one)', { timeout: 120_000 }, () =>
     assert.equal(readFileSync(openrcPath, 'utf8'), openrcText);
     assert.deepEqual(listTree(join(cloud.dataDir, 'jws-keys')), keysBefore, 'no new signing key');
     assert.equal(cloud.apiPid(), firstPid);
+    assert.ok(hasLine(out, /^==> host agent already running \(pid \d+\)$/), out);
     const t = await cloud.run<{ id: string }>(['token', 'issue']);
     assert.ok(t.id.length > 100);
   });
@@ -109,7 +137,12 @@ describe('kvmstack up / status / stop (all-in-one)', { timeout: 120_000 }, () =>
   it('status reports the API running and healthy, and where the credentials are', async () => {
     const res = await cloud.cli(['status']);
     assert.equal(res.code, 0, res.stdout + res.stderr);
-    assert.equal(res.stdout, `api: running (pid ${firstPid}), healthy\ncredentials: ${openrcPath}\n`);
+    assert.match(
+      res.stdout,
+      new RegExp(
+        `^api: running \\(pid ${firstPid}\\), healthy\nhost agent: running \\(pid \\d+\\)\ncredentials: ${esc(openrcPath)}\n$`,
+      ),
+    );
   });
 
   it('stop: the process is gone, /healthcheck no longer answers, status says stopped', async () => {
@@ -132,7 +165,10 @@ describe('kvmstack up / status / stop (all-in-one)', { timeout: 120_000 }, () =>
 
     const res = await cloud.cli(['stop']);
     assert.equal(res.code, 0, res.stderr);
-    assert.equal(res.stdout, `==> API stopped (pid ${firstPid})\n`);
+    assert.match(
+      res.stdout,
+      new RegExp(`^==> host agent stopped \\(pid \\d+\\)\n==> API stopped \\(pid ${firstPid}\\)\n`),
+    );
     // `stop` returns only once the process itself has exited
     assert.equal(isAlive(firstPid), false, 'the API process has exited');
     assert.equal(cloud.apiPid(), null, 'no live pid file');
@@ -143,7 +179,7 @@ describe('kvmstack up / status / stop (all-in-one)', { timeout: 120_000 }, () =>
     assert.match(status.stdout, /^api: stopped$/m);
     const again = await cloud.cli(['stop']);
     assert.equal(again.code, 0);
-    assert.equal(again.stdout, '==> API is not running\n');
+    assert.match(again.stdout, /^==> host agent is not running\n==> API is not running\n$/);
   });
 
   it('up after stop restarts the API; the old openrc, tokens and revocations carry over', async () => {
@@ -178,7 +214,10 @@ describe('kvmstack up / status / stop (all-in-one)', { timeout: 120_000 }, () =>
     );
 
     const status = await cloud.cli(['status']);
-    assert.equal(status.stdout, `api: running (pid ${pid}), healthy\ncredentials: ${openrcPath}\n`);
+    assert.match(
+      status.stdout,
+      new RegExp(`^api: running \\(pid ${pid}\\), healthy\nhost agent: running \\(pid \\d+\\)\n`),
+    );
   });
 
   it('up again with the same KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD changes nothing', async () => {

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pidAlive } from '../../src/common/pidfile.js';
 
 /** The repository root (this file runs from dist/test/e2e/). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -87,14 +88,8 @@ export function parseOpenrc(text: string): Env {
   return env;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Alive and not a zombie: a stopped daemon lingers as one until PID 1 reaps it. */
+export const isAlive = pidAlive;
 
 /** Settings that make the API cheap to test: bcrypt at its lowest cost. */
 export const FAST_ENV: Env = { KVMSTACK_IDENTITY_PASSWORD_HASH_ROUNDS: '4' };
@@ -149,6 +144,8 @@ export interface StartOptions {
   adminPassword?: string | null;
   /** Keep the directory on stop() (for inspection). Also kept when KVMSTACK_E2E_KEEP is set. */
   keep?: boolean;
+  /** `up --api-only` (default): the identity tests need no compute host. false: the full all-in-one. */
+  apiOnly?: boolean;
 }
 
 export function withFormat(args: readonly string[]): string[] {
@@ -216,7 +213,14 @@ export async function startKvmstack(opts: StartOptions = {}): Promise<Kvmstack> 
   };
 
   started.add(apiPid);
-  const up = await cli(['up', '--data-dir', dataDir, '--port', String(port)]);
+  const up = await cli([
+    'up',
+    '--data-dir',
+    dataDir,
+    '--port',
+    String(port),
+    ...(opts.apiOnly === false ? [] : ['--api-only']),
+  ]);
   if (up.code !== 0) {
     const log = join(dataDir, 'log', 'kvmstack-api.log');
     const tail = existsSync(log) ? readFileSync(log, 'utf8').slice(-4000) : '(no log)';

@@ -12,11 +12,13 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../../src/common/config/load.js';
 import { ensureTinyImage, tinyImagePath } from '../../tools/image/tiny.js';
-import { livePidFrom, readPid, sleep, tryRun, waitFor } from '../../tools/lab/exec.js';
+import { tryRun } from '../../src/common/exec.js';
+import { livePidFrom, readPid } from '../../src/common/pidfile.js';
+import { sleep, waitFor } from '../../tools/lab/exec.js';
 import { hostPath, inHost, storeMounted } from '../../tools/lab/host.js';
 import { labDown, labHosts, labStatus, readLabState, type LabStatus } from '../../tools/lab/lab.js';
 import { labNamespaces } from '../../tools/lab/network.js';
-import { AGENT_MAIN, CLI_MAIN, REPO_ROOT } from '../../tools/lab/repo.js';
+import { AGENT_MAIN, CLI_MAIN, REPO_ROOT } from '../../tools/cli/daemons.js';
 import { startAgents, startApi } from '../../tools/lab/services.js';
 import {
   DEFAULT_API_PORT,

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../../host-agent/driver/exec.js';
+import { run } from '../../src/common/exec.js';
 import { LibvirtDriver } from '../../host-agent/driver/libvirt.js';
 import { DriverError, type DomainSpec, type DomainStatus } from '../../host-agent/driver/types.js';
 import { findDeviceXml, parseInstanceMetadata, unescapeXml } from '../../host-agent/driver/xml.js';
@@ -83,7 +83,6 @@ describe('LibvirtDriver on real libvirt', { skip, timeout: 240_000 }, () => {
     const [img, hostA] = await Promise.all([
       ensureTinyImage({
         out: join(root, 'images', 'tiny.qcow2'),
-        debCache: process.env.KVMSTACK_DEB_CACHE ?? '/var/tmp/kvmstack-debs',
       }),
       PrivateLibvirt.start({ root, name: 'kvdha', netns: net, tcpPort: 16601 }),
     ]);

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../../host-agent/driver/exec.js';
+import { run } from '../../src/common/exec.js';
 
 const LIBVIRT_DIRS = {
   etc: '/etc/libvirt',

@@ -151,7 +151,7 @@ describe(`Tempest identity tests [${BACKEND}]`, { timeout: 30 * MINUTE }, () => 
     started = true; // from here on, `stop` must run even if `up` fails half-way
     await run(
       process.execPath,
-      [CLI, '--config', configFile, 'up', '--data-dir', dataDir, '--port', String(port)],
+      [CLI, '--config', configFile, 'up', '--data-dir', dataDir, '--port', String(port), '--api-only'],
       {
         env: cliEnv,
         timeout: 2 * MINUTE,

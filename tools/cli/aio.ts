@@ -1,18 +1,34 @@
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../../src/common/config/load.js';
+import { livePidFrom, stopByPidFile } from '../../src/common/pidfile.js';
 import { openDatabase } from '../../src/db/connection.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { KeyRepository } from '../../src/identity/tokens/keys.js';
-import { livePid } from './api.js';
+import { ensureTinyImage } from '../image/tiny.js';
 import { runBootstrap } from './bootstrap.js';
 import { configFrom, step, type LoadedConfig } from './context.js';
-
-const CLI_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), 'main.js');
+import {
+  CLI_MAIN,
+  cloudsYamlText,
+  envWithout,
+  openrcText,
+  startDetached,
+  waitHealthy,
+  type Credentials,
+} from './daemons.js';
+import {
+  agentConfText,
+  agentPid,
+  ensureLibvirtd,
+  localHostPaths,
+  startAgent,
+  stopAgent,
+  stopLibvirtd,
+} from './local-host.js';
 
 /** The first non-loopback IPv4 address: what other machines and the guests reach this host at. */
 function primaryAddress(): string {
@@ -21,6 +37,8 @@ function primaryAddress(): string {
   }
   return '127.0.0.1';
 }
+
+const newSecret = () => randomBytes(24).toString('base64url');
 
 function writeDefaultConfig(file: string, dataDir: string, port: number): void {
   mkdirSync(dirname(file), { recursive: true });
@@ -36,89 +54,83 @@ function writeDefaultConfig(file: string, dataDir: string, port: number): void {
       `port = ${port}`,
       `public_url = http://${primaryAddress()}:${port}`,
       '',
+      '[cluster]',
+      `enrollment_secret = ${newSecret()}`,
+      '',
     ].join('\n'),
+    { mode: 0o600 },
   );
 }
 
-function openrcText(config: LoadedConfig, password: string): string {
-  return [
-    `export OS_AUTH_URL=${config.api.public_url}/identity/v3`,
-    'export OS_IDENTITY_API_VERSION=3',
-    `export OS_USERNAME=${config.bootstrap.admin_username}`,
-    `export OS_PASSWORD='${password.replace(/'/g, `'\\''`)}'`,
-    `export OS_PROJECT_NAME=${config.bootstrap.admin_project}`,
-    'export OS_USER_DOMAIN_NAME=Default',
-    'export OS_PROJECT_DOMAIN_NAME=Default',
-    `export OS_REGION_NAME=${config.DEFAULT.region}`,
-    '',
-  ].join('\n');
-}
-
-function cloudsYamlText(config: LoadedConfig, password: string): string {
-  return [
-    'clouds:',
-    '  kvmstack:',
-    '    auth:',
-    `      auth_url: ${config.api.public_url}/identity/v3`,
-    `      username: ${config.bootstrap.admin_username}`,
-    `      password: ${JSON.stringify(password)}`,
-    `      project_name: ${config.bootstrap.admin_project}`,
-    '      user_domain_name: Default',
-    '      project_domain_name: Default',
-    `    region_name: ${config.DEFAULT.region}`,
-    '    identity_api_version: 3',
-    '',
-  ].join('\n');
-}
-
-async function waitHealthy(url: string, seconds: number): Promise<boolean> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/healthcheck`);
-      if (res.ok) return true;
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
+/** A configuration from before hosts could join has no enrollment secret: give it one. */
+function ensureEnrollmentSecret(file: string, config: LoadedConfig): LoadedConfig {
+  if (config.cluster.enrollment_secret) return config;
+  if (/^\s*\[cluster\]/m.test(readFileSync(file, 'utf8'))) {
+    throw new Error(`${file}: [cluster] has no enrollment_secret; set one so the local agent can join`);
   }
-  return false;
+  appendFileSync(file, `\n[cluster]\nenrollment_secret = ${newSecret()}\n`);
+  step(`added [cluster] enrollment_secret to ${file}`);
+  return configFrom({ config: file });
 }
+
+const credentials = (config: LoadedConfig, password: string): Credentials => ({
+  authUrl: `${config.api.public_url}/identity/v3`,
+  username: config.bootstrap.admin_username,
+  password,
+  project: config.bootstrap.admin_project,
+  region: config.DEFAULT.region,
+});
+
+const localUrl = (config: LoadedConfig) => `http://127.0.0.1:${config.api.port}`;
 
 /** Starts `kvmstack api` detached, logging to [DEFAULT] log_file, with its pid file. */
-async function startApiInBackground(config: LoadedConfig, configFile: string): Promise<number> {
-  const pidFile = config.api.pid_file;
+async function startApi(config: LoadedConfig, configFile: string): Promise<number> {
   const logFile = config.DEFAULT.log_file || join(config.DEFAULT.data_dir, 'log', 'kvmstack-api.log');
-  mkdirSync(dirname(logFile), { recursive: true });
-  const out = openSync(logFile, 'a');
-  // The bootstrap password has done its job: keep it out of the long-running process's /proc/<pid>/environ.
-  const { KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD: _secret, ...env } = process.env;
-  const child = spawn(process.execPath, [CLI_MAIN, '--config', configFile, 'api', '--pid-file', pidFile], {
-    detached: true,
-    stdio: ['ignore', out, out],
-    env,
+  const pid = startDetached({
+    args: [CLI_MAIN, '--config', configFile, 'api', '--pid-file', config.api.pid_file],
+    logFile,
+    // The bootstrap password has done its job: keep it out of the long-running process's /proc/<pid>/environ.
+    env: envWithout((k) => k === 'KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD'),
   });
-  child.unref();
-  const localUrl = `http://127.0.0.1:${config.api.port}`;
-  if (!(await waitHealthy(localUrl, 30)))
+  if (!(await waitHealthy(localUrl(config), 30)))
     throw new Error(`the API did not become healthy within 30 s; see ${logFile}`);
-  return child.pid as number;
+  return pid;
+}
+
+/** The all-in-one's compute host: the tiny guest image (also the KVM probe), libvirtd, an agent with a dir store. */
+async function upLocalHost(config: LoadedConfig, configFile: string): Promise<void> {
+  const host = localHostPaths(config, configFile);
+  const image = await ensureTinyImage({ out: host.probeImage });
+  step(
+    image.built
+      ? `built the tiny guest image ${image.path} in ${image.seconds.toFixed(1)} s`
+      : `tiny guest image present: ${image.path}`,
+  );
+  if (!existsSync(host.agentConf)) {
+    writeFileSync(host.agentConf, agentConfText(host, config.api.port, config.cluster.enrollment_secret), {
+      mode: 0o600,
+    });
+    step(`wrote ${host.agentConf}`);
+  }
+  await ensureLibvirtd(host, step);
+  await startAgent(host, step);
 }
 
 export function aioCommands(program: Command): void {
   program
     .command('up')
-    .description('bring up (or check) the all-in-one cloud: config, keys, database, admin, API, local agent')
+    .description('bring up (or check) the all-in-one cloud: config, keys, database, admin, API, local host')
     .option('--data-dir <dir>', 'data directory for a new configuration', '/var/lib/kvmstack')
     .option('--port <port>', 'API port for a new configuration', '5000')
-    .action(async (opts: { dataDir: string; port: string }, cmd: Command) => {
+    .option('--api-only', 'bring up the API alone: a control node, whose hosts join with their own agents')
+    .action(async (opts: { dataDir: string; port: string; apiOnly?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals() as { config?: string };
       const configFile = resolve(globals.config ?? process.env.KVMSTACK_CONFIG ?? DEFAULT_CONFIG_FILE);
       if (!existsSync(configFile)) {
         writeDefaultConfig(configFile, resolve(opts.dataDir), Number(opts.port));
         step(`wrote ${configFile}`);
       } else step(`using ${configFile}`);
-      const config = configFrom({ config: configFile });
+      const config = ensureEnrollmentSecret(configFile, configFrom({ config: configFile }));
       mkdirSync(config.DEFAULT.data_dir, { recursive: true, mode: 0o750 });
 
       const keys = new KeyRepository(config.token.key_repository);
@@ -145,27 +157,26 @@ export function aioCommands(program: Command): void {
       const openrc = join(config.DEFAULT.data_dir, 'openrc');
       const clouds = join(config.DEFAULT.data_dir, 'clouds.yaml');
       if (boot.adminPassword) {
-        writeFileSync(openrc, openrcText(config, boot.adminPassword), { mode: 0o600 });
-        writeFileSync(clouds, cloudsYamlText(config, boot.adminPassword), { mode: 0o600 });
-        chmodSync(openrc, 0o600);
+        writeFileSync(openrc, openrcText(credentials(config, boot.adminPassword)), { mode: 0o600 });
+        writeFileSync(clouds, cloudsYamlText(credentials(config, boot.adminPassword)), { mode: 0o600 });
         step(`wrote ${openrc} and ${clouds} (admin password: ${boot.adminPassword})`);
       } else if (!existsSync(openrc)) {
         step(
-          `the admin password is not known here: set KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD and run \`kvmstack up\` again to reset it`,
+          'the admin password is not known here: set KVMSTACK_BOOTSTRAP_ADMIN_PASSWORD and run `kvmstack up` again to reset it',
         );
       }
 
-      const running = livePid(config.api.pid_file);
+      const running = livePidFrom(config.api.pid_file);
       if (running) step(`API already running (pid ${running})`);
       else
         step(
-          `API started (pid ${await startApiInBackground(config, configFile)}), log in ${config.DEFAULT.log_file || 'the data directory'}`,
+          `API started (pid ${await startApi(config, configFile)}), log in ${config.DEFAULT.log_file || 'the data directory'}`,
         );
-      if (!(await waitHealthy(`http://127.0.0.1:${config.api.port}`, 10)))
-        throw new Error('the API does not answer /healthcheck');
+      if (!(await waitHealthy(localUrl(config), 10))) throw new Error('the API does not answer /healthcheck');
 
-      // The local host agent joins here once kvmstack has one (host-agent issue); until then the cloud has no compute host.
-      step('local host agent: not part of this version yet; the cloud has identity only');
+      // The local compute host: the tiny guest image (also the KVM probe), libvirtd, and an agent with a dir store.
+      if (opts.apiOnly) step('--api-only: no local compute host');
+      else await upLocalHost(config, configFile);
 
       console.log(
         `\nkvmstack is up at ${config.api.public_url}\n\nPoint the openstack CLI at it:\n  source ${openrc}\n  openstack token issue\n  openstack catalog list\nor: export OS_CLIENT_CONFIG_FILE=${clouds} OS_CLOUD=kvmstack\n\nStop it with: tools/kvmstack stop`,
@@ -174,44 +185,44 @@ export function aioCommands(program: Command): void {
 
   program
     .command('stop')
-    .description('stop what `kvmstack up` started')
+    .description('stop what `kvmstack up` started: the host agent, the API, and libvirtd if up started it')
     .action(async (_o, cmd: Command) => {
-      const config = configFrom(cmd.optsWithGlobals());
-      const pid = livePid(config.api.pid_file);
-      if (!pid) {
-        step('API is not running');
-        if (existsSync(config.api.pid_file)) unlinkSync(config.api.pid_file);
-        return;
-      }
-      process.kill(pid, 'SIGTERM');
-      // Wait for the process itself, not its pid file: it removes the file just before it exits.
-      const alive = () => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      const deadline = Date.now() + 15_000;
-      while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      if (alive()) process.kill(pid, 'SIGKILL');
-      if (existsSync(config.api.pid_file)) unlinkSync(config.api.pid_file);
-      step(`API stopped (pid ${pid})`);
+      const globals = cmd.optsWithGlobals() as { config?: string };
+      const configFile = resolve(globals.config ?? process.env.KVMSTACK_CONFIG ?? DEFAULT_CONFIG_FILE);
+      const config = configFrom({ config: configFile });
+      const host = localHostPaths(config, configFile);
+      const agent = agentPid(host);
+      step(
+        agent !== null && (await stopAgent(host))
+          ? `host agent stopped (pid ${agent})`
+          : 'host agent is not running',
+      );
+      const api = livePidFrom(config.api.pid_file);
+      step(
+        api !== null && (await stopByPidFile(config.api.pid_file, 'main.js', 15_000))
+          ? `API stopped (pid ${api})`
+          : 'API is not running',
+      );
+      const daemons = await stopLibvirtd(host);
+      if (daemons.length) step(`stopped ${daemons.join(', ')}`);
     });
 
   program
     .command('status')
-    .description('is the all-in-one API running and healthy?')
+    .description('is the all-in-one cloud running and healthy?')
     .action(async (_o, cmd: Command) => {
-      const config = configFrom(cmd.optsWithGlobals());
-      const pid = livePid(config.api.pid_file);
-      const healthy = pid ? await waitHealthy(`http://127.0.0.1:${config.api.port}`, 2) : false;
+      const globals = cmd.optsWithGlobals() as { config?: string };
+      const configFile = resolve(globals.config ?? process.env.KVMSTACK_CONFIG ?? DEFAULT_CONFIG_FILE);
+      const config = configFrom({ config: configFile });
+      const pid = livePidFrom(config.api.pid_file);
+      const healthy = pid ? await waitHealthy(localUrl(config), 2) : false;
       console.log(
-        `api: ${pid ? `running (pid ${pid})` : 'stopped'}${pid ? `, ${healthy ? 'healthy' : 'NOT answering /healthcheck'}` : ''}`,
+        `api: ${pid ? `running (pid ${pid}), ${healthy ? 'healthy' : 'NOT answering /healthcheck'}` : 'stopped'}`,
       );
+      const agent = agentPid(localHostPaths(config, configFile));
+      console.log(`host agent: ${agent ? `running (pid ${agent})` : 'stopped'}`);
       const openrc = join(config.DEFAULT.data_dir, 'openrc');
       if (existsSync(openrc)) console.log(`credentials: ${openrc}`);
-      process.exitCode = pid && healthy ? 0 : 1;
+      process.exitCode = pid && healthy && agent ? 0 : 1;
     });
 }

@@ -1,21 +1,9 @@
-import { existsSync, readFileSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { livePidFrom } from '../../src/common/pidfile.js';
 import { startApiService } from '../../src/service.js';
 import { configFrom } from './context.js';
-
-/** The pid in a pid file if that process is alive, else null. */
-export function livePid(pidFile: string): number | null {
-  if (!existsSync(pidFile)) return null;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return null;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return null;
-  }
-}
 
 export function apiCommand(program: Command): void {
   program
@@ -32,7 +20,7 @@ export function apiCommand(program: Command): void {
       const stop = async (signal: string) => {
         api.deps.log.info({ signal }, 'stopping');
         await api.close();
-        if (opts.pidFile && livePid(opts.pidFile) === process.pid) unlinkSync(opts.pidFile);
+        if (opts.pidFile && livePidFrom(opts.pidFile) === process.pid) unlinkSync(opts.pidFile);
         api.deps.log.flush?.();
         process.exit(0);
       };

@@ -15,6 +15,8 @@ const SCRIPT = resolve(
   'build-tiny.sh',
 );
 
+export const DEB_CACHE = process.env.KVMSTACK_DEB_CACHE ?? '/var/cache/kvmstack/debs';
+
 export const tinyImagePath = (dataDir: string): string => join(dataDir, 'images', 'tiny.qcow2');
 
 export interface TinyImage {
@@ -28,7 +30,8 @@ export interface TinyImage {
 
 /**
  * Returns the image at `out`, building it first when it is missing (or `force`). The downloaded Debian
- * packages are kept in `debCache` (default: debs/ beside the image). Progress lines go to `onLine`.
+ * packages are kept in `debCache` (default: one cache for the machine, $KVMSTACK_DEB_CACHE or
+ * /var/cache/kvmstack/debs, so every image built here downloads them once). Progress lines go to `onLine`.
  */
 export async function ensureTinyImage(opts: {
   out: string;
@@ -41,7 +44,7 @@ export async function ensureTinyImage(opts: {
   const result = { path: out, kernel: `${base}.vmlinuz`, initrd: `${base}.initrd` };
   if (existsSync(out) && !opts.force) return { ...result, built: false, seconds: 0 };
   const started = Date.now();
-  const args = [out, ...(opts.debCache ? [resolve(opts.debCache)] : [])];
+  const args = [out, resolve(opts.debCache ?? DEB_CACHE)];
   await new Promise<void>((resolvePromise, reject) => {
     const child = execFile(
       SCRIPT,

@@ -6,7 +6,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { glusterdVol, withHostsEntry } from './config-files.js';
-import { commandOf, livePidFrom, run, stopByPidFile, tryRun, waitFor } from './exec.js';
+import { run, tryRun } from '../../src/common/exec.js';
+import { commandOf, livePidFrom, stopByPidFile } from '../../src/common/pidfile.js';
+import { waitFor } from './exec.js';
 import { GLUSTER_NODE, GLUSTER_VOLUME, type LabPaths } from './topology.js';
 
 const HOSTS = '/etc/hosts';
@@ -24,7 +26,7 @@ export function hostsEntryPresent(): boolean {
 }
 
 export const gluster = (p: LabPaths, args: readonly string[], timeoutMs = 60_000) =>
-  run('gluster', [`--glusterd-sock=${p.glusterSocket}`, '--mode=script', ...args], timeoutMs);
+  run('gluster', [`--glusterd-sock=${p.glusterSocket}`, '--mode=script', ...args], { timeoutMs });
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -20,7 +20,9 @@ import {
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { hostsFile, libvirtdConf, qemuConf } from './config-files.js';
-import { livePidFrom, pidAlive, run, stopByPidFile, tryRun, waitFor } from './exec.js';
+import { run, tryRun } from '../../src/common/exec.js';
+import { livePidFrom, pidAlive, stopByPidFile } from '../../src/common/pidfile.js';
+import { waitFor } from './exec.js';
 import { HOST_NS_SCRIPT } from './repo.js';
 import { GLUSTER_VOLUME, LIBVIRT_DIRS, LIBVIRT_TCP_PORT, type LabHost, type LabPaths } from './topology.js';
 
@@ -33,7 +35,7 @@ export function nsenterArgs(h: LabHost): string[] {
 
 /** Runs a command inside a lab host (as its daemons see the world). */
 export function inHost(h: LabHost, file: string, args: readonly string[], timeoutMs = 60_000) {
-  return run('nsenter', [...nsenterArgs(h), file, ...args], timeoutMs);
+  return run('nsenter', [...nsenterArgs(h), file, ...args], { timeoutMs });
 }
 
 /** A path as seen inside the host's mount namespace, reachable from the root ns (e.g. the shared store). */
@@ -138,7 +140,7 @@ export async function waitLibvirt(h: LabHost, timeoutMs = 60_000): Promise<void>
     () => tcpOpen(h.mgmtIp, LIBVIRT_TCP_PORT),
     15_000,
   );
-  await run('virsh', ['-c', h.libvirtUri, 'version'], timeoutMs);
+  await run('virsh', ['-c', h.libvirtUri, 'version'], { timeoutMs });
 }
 
 /** The FUSE client serving the host's store mount: the glusterfs process in the host's mount ns. */

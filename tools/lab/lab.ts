@@ -6,7 +6,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { livePidFrom, run } from './exec.js';
+import { run } from '../../src/common/exec.js';
+import { livePidFrom } from '../../src/common/pidfile.js';
 import { hostsEntryPresent, startGluster, stopGluster, volumeState } from './gluster.js';
 import {
   mountStore,

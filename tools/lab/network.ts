@@ -1,5 +1,5 @@
 /** The lab's network: the fabric and client namespaces, one namespace per host, and the root ns link. */
-import { run, tryRun } from './exec.js';
+import { run, tryRun } from '../../src/common/exec.js';
 import {
   CLI_EXT_IP,
   CLI_NS,

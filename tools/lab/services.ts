@@ -2,9 +2,8 @@
  * kvmstack itself in the lab: one API in the root namespace, listening on the root ns end of the management
  * network (every host reaches it there), and one host agent inside each host's namespaces.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/common/config/load.js';
 import { openDatabase } from '../../src/db/connection.js';
@@ -12,9 +11,10 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { KeyRepository } from '../../src/identity/tokens/keys.js';
 import { runBootstrap } from '../cli/bootstrap.js';
 import { agentConf, apiConf } from './config-files.js';
-import { livePidFrom, pidAlive, sleep, stopByPidFile, waitFor } from './exec.js';
+import { livePidFrom, pidAlive, stopByPidFile } from '../../src/common/pidfile.js';
+import { sleep, waitFor } from './exec.js';
 import { nsenterArgs } from './host.js';
-import { AGENT_MAIN, CLI_MAIN } from './repo.js';
+import { AGENT_MAIN, CLI_MAIN, apiHealthy, envWithout, openrcText, startDetached } from '../cli/daemons.js';
 import { ROOT_MGMT_IP, type LabHost, type LabPaths } from './topology.js';
 
 export interface LabApi {
@@ -30,17 +30,7 @@ export interface LabApi {
 export const AGENT_RPC_PORT = 5100;
 
 /** The environment of a lab daemon: nothing of the caller's kvmstack settings leaks in. */
-function daemonEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KVMSTACK_')));
-}
-
-async function healthy(url: string): Promise<boolean> {
-  try {
-    return (await fetch(`${url}/healthcheck`)).ok;
-  } catch {
-    return false;
-  }
-}
+const daemonEnv = () => envWithout((k) => k.startsWith('KVMSTACK_'));
 
 /** Configures, migrates and bootstraps a fresh API under <state>/api and starts it in the background. */
 export async function startApi(p: LabPaths, port: number): Promise<LabApi> {
@@ -65,34 +55,29 @@ export async function startApi(p: LabPaths, port: number): Promise<LabApi> {
 
   const url = `http://${ROOT_MGMT_IP}:${port}`;
   const pidFile = config.api.pid_file;
-  const out = openSync(join(p.api, 'kvmstack-api.out'), 'a');
-  const child = spawn(process.execPath, [CLI_MAIN, '--config', configFile, 'api', '--pid-file', pidFile], {
-    detached: true,
-    stdio: ['ignore', out, out],
+  const outFile = join(p.api, 'kvmstack-api.out');
+  startDetached({
+    args: [CLI_MAIN, '--config', configFile, 'api', '--pid-file', pidFile],
+    logFile: outFile,
     env: daemonEnv(),
   });
-  closeSync(out);
-  child.unref();
-  const outFile = join(p.api, 'kvmstack-api.out');
-  await waitFor(`the lab API at ${url}`, () => healthy(url), 30_000, 200).catch((err: Error) => {
+  await waitFor(`the lab API at ${url}`, () => apiHealthy(url), 30_000, 200).catch((err: Error) => {
     const tail = existsSync(outFile)
       ? readFileSync(outFile, 'utf8').trim().split('\n').slice(-5).join('\n')
       : '';
     throw new Error(`${err.message}${tail ? `:\n${tail}` : ''}`);
   });
   const openrc = join(p.api, 'openrc');
+  const c = config.bootstrap;
   writeFileSync(
     openrc,
-    [
-      `export OS_AUTH_URL=${url}/identity/v3`,
-      'export OS_IDENTITY_API_VERSION=3',
-      `export OS_USERNAME=${config.bootstrap.admin_username}`,
-      `export OS_PASSWORD=${adminPassword}`,
-      `export OS_PROJECT_NAME=${config.bootstrap.admin_project}`,
-      'export OS_USER_DOMAIN_NAME=Default',
-      'export OS_PROJECT_DOMAIN_NAME=Default',
-      '',
-    ].join('\n'),
+    openrcText({
+      authUrl: `${url}/identity/v3`,
+      username: c.admin_username,
+      password: adminPassword,
+      project: c.admin_project,
+      region: config.DEFAULT.region,
+    }),
     { mode: 0o600 },
   );
   return { url, port, configFile, pidFile, enrollmentSecret, adminPassword, openrc };
@@ -129,16 +114,14 @@ export async function startAgents(
       }),
       { mode: 0o600 },
     );
-    const out = openSync(join(dir, 'agent.out'), 'a');
     // nsenter execs node: the child's pid is the agent's (which writes the same pid file once it has joined)
-    const child = spawn('nsenter', [...nsenterArgs(h), process.execPath, AGENT_MAIN, '--config', conf], {
-      detached: true,
-      stdio: ['ignore', out, out],
+    const pid = startDetached({
+      prefix: ['nsenter', ...nsenterArgs(h)],
+      args: [AGENT_MAIN, '--config', conf],
+      logFile: join(dir, 'agent.out'),
       env: daemonEnv(),
     });
-    closeSync(out);
-    child.unref();
-    writeFileSync(h.pidFile.agent, `${child.pid}\n`);
+    writeFileSync(h.pidFile.agent, `${pid}\n`);
     started.push(h.name);
   }
   await sleep(1500);

@@ -1,3 +1,7 @@
+/**
+ * External commands, for the agent, the lab and the CLI alike: always execFile with an argument array, never a
+ * shell string built from input.
+ */
 import { execFile } from 'node:child_process';
 
 /** A failed external command: its stderr is in the message because that is where the tools explain why. */
@@ -35,6 +39,28 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         const why = timedOut ? `timed out after ${timeout} ms` : stderr.trim() || err.message;
         const code = typeof err.code === 'number' ? err.code : null;
         reject(new ExecError(`${cmd} ${args.join(' ')}: ${why}`, stderr, code, timedOut));
+      },
+    );
+  });
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program; resolves with its exit code and output, rejects only when it cannot be started. */
+export function tryRun(file: string, args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args as string[],
+      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err); // ENOENT...
+        const code = err ? (typeof err.code === 'number' ? err.code : 124) : 0;
+        resolve({ code, stdout, stderr });
       },
     );
   });
