@@ -199,13 +199,7 @@ export class LibvirtDriver implements HypervisorDriver {
    */
   async reboot(uuid: string, hard: boolean): Promise<void> {
     const doing = `rebooting ${uuid}`;
-    const st = await this.getDomain(uuid);
-    if (!st)
-      throw new DriverError(
-        `${doing}: Domain not found: no domain with matching uuid '${uuid}'`,
-        'not_found',
-      );
-    if (!isActiveState(st.state)) throw new DriverError(`${doing}: domain is not running`, 'conflict');
+    const st = await this.runningDomain(uuid, doing);
     if (!st.persistent) return this.virshOp(doing, ['reset', uuid]);
     if (!hard) {
       await this.shutdown(uuid);
@@ -218,6 +212,18 @@ export class LibvirtDriver implements HypervisorDriver {
     }
     await this.destroy(uuid);
     await this.start(uuid);
+  }
+
+  /** The domain's status, or not_found; conflict when it is not running (nothing to reboot or migrate). */
+  private async runningDomain(uuid: string, doing: string): Promise<DomainStatus> {
+    const st = await this.getDomain(uuid);
+    if (!st)
+      throw new DriverError(
+        `${doing}: Domain not found: no domain with matching uuid '${uuid}'`,
+        'not_found',
+      );
+    if (!isActiveState(st.state)) throw new DriverError(`${doing}: domain is not running`, 'conflict');
+    return st;
   }
 
   undefine(uuid: string): Promise<void> {
@@ -238,13 +244,7 @@ export class LibvirtDriver implements HypervisorDriver {
    */
   async migrate(uuid: string, target: MigrateTarget, own: Ownership): Promise<void> {
     const doing = `migrating ${uuid} to ${target.uri}`;
-    const st = await this.getDomain(uuid);
-    if (!st)
-      throw new DriverError(
-        `${doing}: Domain not found: no domain with matching uuid '${uuid}'`,
-        'not_found',
-      );
-    if (!isActiveState(st.state)) throw new DriverError(`${doing}: domain is not running`, 'conflict');
+    const st = await this.runningDomain(uuid, doing);
     await this.setOwnership(uuid, own, st.persistent, doing);
     const args = ['migrate', '--live', '--p2p', '--persistent', '--undefinesource', '--verbose'];
     if (this.opts.unsafeMigration) args.push('--unsafe');
