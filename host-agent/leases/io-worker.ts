@@ -50,7 +50,9 @@ function readAll(mount: string): unknown[] {
   const out: unknown[] = [];
   for (const n of names) {
     try {
-      out.push(JSON.parse(readFileSync(join(dir, n), 'utf8')));
+      // As a Buffer: readFileSync(f, 'utf8') takes Node 20's native fast path, which aborts the whole agent
+      // when close() fails (seen on the lab's GlusterFS store, where peers rename over their leases each round).
+      out.push(JSON.parse(readFileSync(join(dir, n)).toString('utf8')));
     } catch {
       // a lease being replaced, or garbage: skip it this round
     }

@@ -66,6 +66,13 @@ export function glusterdVol(p: { lib: string; run: string; socket: string }): st
   ].join('\n');
 }
 
+/** Agent timings in seconds (tests shorten them); an unset one keeps the agent's default. */
+export interface AgentTuning {
+  heartbeatInterval?: number;
+  leaseInterval?: number;
+  selfFenceAfter?: number;
+}
+
 export interface AgentConfInput {
   apiUrl: string;
   enrollmentSecret: string;
@@ -73,6 +80,7 @@ export interface AgentConfInput {
   rpcPort: number;
   stateDir: string;
   storeMount: string;
+  tuning?: AgentTuning;
 }
 
 /** The host agent's INI configuration for one lab host. */
@@ -91,6 +99,7 @@ export function agentConf(a: AgentConfInput): string {
     // inside the host's mount ns qemu:///system is this host's own libvirtd (its /run/libvirt)
     'libvirt_uri = qemu:///system',
     'virt_type = auto',
+    ...tuningLines(a.tuning ?? {}),
     '',
     '[store shared]',
     'type = glusterfs',
@@ -98,6 +107,18 @@ export function agentConf(a: AgentConfInput): string {
     `mount = ${a.storeMount}`,
     '',
   ].join('\n');
+}
+
+const TUNING_OPTIONS: Record<keyof AgentTuning, string> = {
+  heartbeatInterval: 'heartbeat_interval',
+  leaseInterval: 'lease_interval',
+  selfFenceAfter: 'self_fence_after',
+};
+
+function tuningLines(t: AgentTuning): string[] {
+  return (Object.keys(TUNING_OPTIONS) as (keyof AgentTuning)[])
+    .filter((k) => t[k] !== undefined)
+    .map((k) => `${TUNING_OPTIONS[k]} = ${t[k]}`);
 }
 
 /** The lab API's kvmstack.conf: listens on the root ns end of the management network. */

@@ -18,6 +18,7 @@ import {
   storeMounted,
   waitLibvirt,
 } from './host.js';
+import type { AgentTuning } from './config-files.js';
 import { createFabric, createHostNetwork, deleteNetwork, labNamespaces } from './network.js';
 import { startAgents, startApi, stopAgent, stopApi, type LabApi } from './services.js';
 import {
@@ -48,6 +49,8 @@ export interface UpOptions {
   /** Also start a kvmstack API (and the host agents, when built). */
   api?: boolean;
   apiPort?: number;
+  /** Shorter agent timings, e.g. for tests of fencing; unset ones keep the agent's defaults. */
+  agentTuning?: AgentTuning;
   say?: (s: string) => void;
 }
 
@@ -171,7 +174,7 @@ async function build(
     state.api = await startApi(p, opts.apiPort ?? DEFAULT_API_PORT);
     writeFileSync(p.stateFile, JSON.stringify(state, null, 2));
     say('host agents');
-    state.agents = await startAgents(hosts, state.api, p, say);
+    state.agents = await startAgents(hosts, state.api, p, say, opts.agentTuning);
   }
   state.upSeconds = Math.round((Date.now() - started) / 100) / 10;
   writeFileSync(p.stateFile, JSON.stringify(state, null, 2));

@@ -10,7 +10,7 @@ import { openDatabase } from '../../src/db/connection.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { KeyRepository } from '../../src/identity/tokens/keys.js';
 import { runBootstrap } from '../cli/bootstrap.js';
-import { agentConf, apiConf } from './config-files.js';
+import { agentConf, apiConf, type AgentTuning } from './config-files.js';
 import { livePidFrom, pidAlive, stopByPidFile } from '../../src/common/pidfile.js';
 import { sleep, waitFor } from './exec.js';
 import { nsenterArgs } from './host.js';
@@ -84,52 +84,61 @@ export async function startApi(p: LabPaths, port: number): Promise<LabApi> {
 }
 
 /**
- * Writes each host's agent configuration and starts `node dist/host-agent/main.js --config FILE` inside the
- * host's namespaces. Returns the hosts whose agent runs; none when the agent is not built.
+ * Writes one host's agent configuration and starts `node dist/host-agent/main.js --config FILE` inside the
+ * host's namespaces (also to restart a stopped agent: it keeps its enrollment in its state dir). Returns its pid.
  */
+export function startAgent(
+  h: LabHost,
+  api: Pick<LabApi, 'url' | 'enrollmentSecret'>,
+  p: LabPaths,
+  tuning: AgentTuning = {},
+): number {
+  const dir = join(h.dir, 'agent');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const conf = join(dir, 'agent.conf');
+  writeFileSync(
+    conf,
+    agentConf({
+      apiUrl: api.url,
+      enrollmentSecret: api.enrollmentSecret,
+      host: h,
+      rpcPort: AGENT_RPC_PORT,
+      stateDir: dir,
+      storeMount: p.store,
+      tuning,
+    }),
+    { mode: 0o600 },
+  );
+  // nsenter execs node: the child's pid is the agent's (which writes the same pid file once it has joined)
+  const pid = startDetached({
+    prefix: ['nsenter', ...nsenterArgs(h)],
+    args: [AGENT_MAIN, '--config', conf],
+    logFile: join(dir, 'agent.out'),
+    env: daemonEnv(),
+  });
+  writeFileSync(h.pidFile.agent, `${pid}\n`);
+  return pid;
+}
+
+/** Starts every host's agent. Returns the hosts whose agent runs; none when the agent is not built. */
 export async function startAgents(
   hosts: readonly LabHost[],
   api: Pick<LabApi, 'url' | 'enrollmentSecret'>,
   p: LabPaths,
   say: (s: string) => void,
+  tuning: AgentTuning = {},
 ): Promise<string[]> {
   if (!existsSync(AGENT_MAIN)) {
     say(`host agents not started: ${AGENT_MAIN} does not exist (build the host agent first)`);
     return [];
   }
-  const started: string[] = [];
-  for (const h of hosts) {
-    const dir = join(h.dir, 'agent');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const conf = join(dir, 'agent.conf');
-    writeFileSync(
-      conf,
-      agentConf({
-        apiUrl: api.url,
-        enrollmentSecret: api.enrollmentSecret,
-        host: h,
-        rpcPort: AGENT_RPC_PORT,
-        stateDir: dir,
-        storeMount: p.store,
-      }),
-      { mode: 0o600 },
-    );
-    // nsenter execs node: the child's pid is the agent's (which writes the same pid file once it has joined)
-    const pid = startDetached({
-      prefix: ['nsenter', ...nsenterArgs(h)],
-      args: [AGENT_MAIN, '--config', conf],
-      logFile: join(dir, 'agent.out'),
-      env: daemonEnv(),
-    });
-    writeFileSync(h.pidFile.agent, `${pid}\n`);
-    started.push(h.name);
-  }
+  for (const h of hosts) startAgent(h, api, p, tuning);
   await sleep(1500);
-  for (const h of hosts.filter((x) => started.includes(x.name))) {
+  for (const h of hosts) {
     if (livePidFrom(h.pidFile.agent) === null)
       say(`the agent of ${h.name} exited at once: see ${join(h.dir, 'agent')}/agent.out`);
   }
-  return started.filter((n) => livePidFrom(hosts.find((h) => h.name === n)!.pidFile.agent) !== null);
+  return hosts.filter((h) => livePidFrom(h.pidFile.agent) !== null).map((h) => h.name);
 }
 
 export async function stopAgent(h: LabHost): Promise<boolean> {
