@@ -37,6 +37,8 @@ export class Agent {
   private leaseIo: LeaseIo;
   private storeStatus: StoreStatus[] = [];
   private inventory: HostInventory | null = null;
+  /** The generation each domain's XML backup was last written at: a domain arriving by migration gets one too. */
+  private backedUp = new Map<string, number>();
   private timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   private now: () => number;
@@ -182,6 +184,7 @@ export class Agent {
     try {
       const enrolled = await this.enrolled();
       const domains = await this.deps.driver.listDomains();
+      await this.backupChanged(domains);
       const lease = this.leases?.state();
       const failing = lease?.failing ?? {};
       await this.api.report(enrolled, {
@@ -234,16 +237,26 @@ export class Agent {
     return e;
   }
 
+  /** Backs up every kvmstack domain whose generation changed since its last backup (e.g. one migrated in). */
+  private async backupChanged(domains: { uuid: string; generation: number | null }[]): Promise<void> {
+    for (const d of domains) {
+      if (d.generation === null || this.backedUp.get(d.uuid) === d.generation) continue;
+      await this.backup(d.uuid);
+      this.backedUp.set(d.uuid, d.generation);
+    }
+  }
+
   private rpcUrl(): string {
     return `http://${this.cfg.agent.hostIp}:${this.rpcPort}`;
   }
 
   private async backup(uuid: string, rootDisk?: string): Promise<void> {
-    const path = backupPath(this.cfg.stores, uuid, rootDisk);
-    if (!path) return;
     try {
       const xml = await this.deps.driver.domainXml(uuid);
-      if (xml) writeBackup(path, xml);
+      if (!xml) return;
+      // The backup goes to the store of the root disk: the first disk source in the definition.
+      const path = backupPath(this.cfg.stores, uuid, rootDisk ?? /<source file='([^']+)'/.exec(xml)?.[1]);
+      if (path) writeBackup(path, xml);
     } catch (err) {
       this.deps.log.warn({ uuid, err: (err as Error).message }, 'domain XML backup failed');
     }

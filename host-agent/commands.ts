@@ -91,23 +91,23 @@ export class Commands {
   }
 
   attachDisk(uuid: string, generation: number, disk: DiskSpec): Promise<void> {
-    return this.onDomain(uuid, generation, async () => this.c.driver.attachDisk(uuid, disk)).then(
-      () => undefined,
+    return this.onDomain(uuid, generation, async () => this.c.driver.attachDisk(uuid, disk)).then(() =>
+      this.c.backup(uuid),
     );
   }
   detachDisk(uuid: string, generation: number, target: string): Promise<void> {
-    return this.onDomain(uuid, generation, async () => this.c.driver.detachDisk(uuid, target)).then(
-      () => undefined,
+    return this.onDomain(uuid, generation, async () => this.c.driver.detachDisk(uuid, target)).then(() =>
+      this.c.backup(uuid),
     );
   }
   plugNic(uuid: string, generation: number, nic: NicSpec): Promise<void> {
-    return this.onDomain(uuid, generation, async () => this.c.driver.plugNic(uuid, nic)).then(
-      () => undefined,
+    return this.onDomain(uuid, generation, async () => this.c.driver.plugNic(uuid, nic)).then(() =>
+      this.c.backup(uuid),
     );
   }
   unplugNic(uuid: string, generation: number, mac: string): Promise<void> {
-    return this.onDomain(uuid, generation, async () => this.c.driver.unplugNic(uuid, mac)).then(
-      () => undefined,
+    return this.onDomain(uuid, generation, async () => this.c.driver.unplugNic(uuid, mac)).then(() =>
+      this.c.backup(uuid),
     );
   }
 

@@ -82,7 +82,7 @@ let status: LabStatus;
 before(async () => {
   if (skip) return;
   const t0 = Date.now();
-  const up = await cli(['lab', 'up', '--hosts', String(HOSTS)]);
+  const up = await cli(['lab', 'up', '--hosts', String(HOSTS), '--no-api']);
   upMs = Date.now() - t0;
   assert.equal(up.code, 0, `lab up failed:\n${up.stdout}\n${up.stderr}`);
   console.log(`lab up --hosts ${HOSTS}: ${(upMs / 1000).toFixed(1)} s\n${up.stdout}`);

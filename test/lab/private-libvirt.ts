@@ -40,12 +40,20 @@ libvirtd -d --listen -p "$B/libvirtd.pid"
 `;
 
 export class TestNetns {
-  readonly bridge = 'kvdbr0';
-  private constructor(readonly name: string) {}
+  readonly bridge: string;
+  private constructor(
+    readonly name: string,
+    prefix: string,
+  ) {
+    this.bridge = `${prefix}br0`;
+  }
 
-  /** A network namespace with lo and a bridge for guests at `cidr` (e.g. 10.97.0.1/24). */
-  static async create(cidr: string): Promise<TestNetns> {
-    const ns = new TestNetns(`kvd-${randomBytes(4).toString('hex')}`);
+  /**
+   * A network namespace `<prefix>-<random>` with lo and a bridge `<prefix>br0` for guests at `cidr` (e.g.
+   * 10.97.0.1/24). The prefix tells whose namespaces these are: kvd for the lab tests, kvb for the benchmarks.
+   */
+  static async create(cidr: string, prefix = 'kvd'): Promise<TestNetns> {
+    const ns = new TestNetns(`${prefix}-${randomBytes(4).toString('hex')}`, prefix);
     await run('ip', ['netns', 'add', ns.name]);
     await run('ip', ['-n', ns.name, 'link', 'set', 'lo', 'up']);
     await run('ip', ['-n', ns.name, 'link', 'add', ns.bridge, 'type', 'bridge']);
@@ -163,19 +171,27 @@ export class PrivateLibvirt {
   }
 
   /** QEMUs, then the daemons, by pid file: TERM, then KILL what is left after 5 s. */
-  async stop(): Promise<void> {
-    const qemuRun = join(this.dir, 'run', 'qemu');
-    const files: [string, string][] = existsSync(qemuRun)
-      ? readdirSync(qemuRun)
-          .filter((f) => f.endsWith('.pid'))
-          .map((f) => [join(qemuRun, f), 'qemu-system'])
-      : [];
-    await stopPids(files, 'SIGTERM');
-    await stopPids(
-      (['libvirtd', 'virtlockd', 'virtlogd'] as const).map((d) => [join(this.dir, `${d}.pid`), d]),
-      'SIGTERM',
-    );
+  stop(): Promise<void> {
+    return stopPrivateLibvirt(this.dir);
   }
+}
+
+/**
+ * What PrivateLibvirt.stop() does, from the host's directory alone (`<root>/<name>`): also after a start
+ * that failed or was interrupted before it returned an instance.
+ */
+export async function stopPrivateLibvirt(dir: string): Promise<void> {
+  const qemuRun = join(dir, 'run', 'qemu');
+  const files: [string, string][] = existsSync(qemuRun)
+    ? readdirSync(qemuRun)
+        .filter((f) => f.endsWith('.pid'))
+        .map((f) => [join(qemuRun, f), 'qemu-system'])
+    : [];
+  await stopPids(files, 'SIGTERM');
+  await stopPids(
+    (['libvirtd', 'virtlockd', 'virtlogd'] as const).map((d) => [join(dir, `${d}.pid`), d]),
+    'SIGTERM',
+  );
 }
 
 /** The pid in `file` if that process is alive and its command starts with `comm` (no recycled pids). */

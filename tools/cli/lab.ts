@@ -16,10 +16,10 @@ export function labCommands(program: Command): void {
   lab
     .command('up')
     .description(
-      'build the lab: namespaces, bridges, libvirtd per host, GlusterFS volume mounted on every host',
+      'build the lab: namespaces, bridges, libvirtd per host, a GlusterFS volume on every host, an API and an agent per host',
     )
-    .option('--hosts <n>', 'number of hosts (1-8)', '2')
-    .option('--api', 'also start a kvmstack API on 10.99.0.254 and a host agent per host (when built)')
+    .option('--hosts <n>', 'number of hosts (1-8)', '3')
+    .option('--no-api', 'hosts only: no kvmstack API on 10.99.0.254 and no host agents')
     .option('--api-port <port>', 'port of the lab API', String(DEFAULT_API_PORT))
     .action(async (opts: { hosts: string; api?: boolean; apiPort: string }, cmd: Command) => {
       const state = await labUp({
