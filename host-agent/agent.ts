@@ -196,9 +196,14 @@ export class Agent {
           generation: d.generation,
           owner: d.owner,
         })),
-        stores: this.storeStatus.map((s) =>
-          failing[s.mount] ? { ...s, state: 'error', error: failing[s.mount] } : s,
-        ),
+        stores: this.storeStatus.map((s) => {
+          const size = lease?.capacity[s.mount];
+          const gb = (bytes: number) => Math.round((bytes / 2 ** 30) * 10) / 10;
+          const measured = size ? { total_gb: gb(size.totalBytes), free_gb: gb(size.freeBytes) } : {};
+          return failing[s.mount]
+            ? { ...s, ...measured, state: 'error', error: failing[s.mount] }
+            : { ...s, ...measured };
+        }),
         lease_counter: lease?.counter ?? null,
         rpc_url: this.rpcUrl(),
         peers: this.leases?.peerReport() ?? [],

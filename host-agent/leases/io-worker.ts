@@ -10,6 +10,7 @@ import {
   readFileSync,
   readdirSync,
   renameSync,
+  statfsSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -24,7 +25,11 @@ export interface LeaseRequest {
 
 export const leaseDir = (mount: string): string => join(mount, '.kvmstack', 'leases');
 
-function write(mount: string, record: NonNullable<LeaseRequest['record']>): void {
+/** Writes the lease, then measures the store: both touch the mount, so both belong in this thread. */
+function write(
+  mount: string,
+  record: NonNullable<LeaseRequest['record']>,
+): { totalBytes: number; freeBytes: number } {
   const dir = leaseDir(mount);
   mkdirSync(dir, { recursive: true });
   const final = join(dir, `${record.host_id}.lease`);
@@ -37,6 +42,8 @@ function write(mount: string, record: NonNullable<LeaseRequest['record']>): void
     closeSync(fd);
   }
   renameSync(tmp, final);
+  const st = statfsSync(mount);
+  return { totalBytes: st.blocks * st.bsize, freeBytes: st.bavail * st.bsize };
 }
 
 function readAll(mount: string): unknown[] {
@@ -64,7 +71,7 @@ parentPort?.on('message', (req: LeaseRequest) => {
   try {
     const result =
       req.op === 'write'
-        ? (write(req.mount, req.record as NonNullable<LeaseRequest['record']>), null)
+        ? write(req.mount, req.record as NonNullable<LeaseRequest['record']>)
         : readAll(req.mount);
     parentPort?.postMessage({ id: req.id, ok: true, result });
   } catch (err) {

@@ -15,10 +15,16 @@ export interface LeaseRecord {
 }
 
 export interface LeaseIo {
-  /** Writes and syncs this host's lease on one store; must reject (not hang) after its timeout. */
-  write(storeMount: string, record: LeaseRecord): Promise<void>;
+  /** Writes and syncs this host's lease on one store, and says how big the store is (if it can); must reject
+   * (not hang) after its timeout. */
+  write(storeMount: string, record: LeaseRecord): Promise<StoreCapacity | void>;
   /** Reads every host's lease on one store. */
   readAll(storeMount: string): Promise<LeaseRecord[]>;
+}
+
+export interface StoreCapacity {
+  totalBytes: number;
+  freeBytes: number;
 }
 
 export interface PeerObservation {
@@ -33,6 +39,8 @@ export interface LeaseState {
   lastRenewalAt: number | null;
   /** Stores whose last write failed, with the error. */
   failing: Record<string, string>;
+  /** Size of each store, as measured at its last successful renewal. */
+  capacity: Record<string, StoreCapacity>;
   fenced: boolean;
 }
 
@@ -41,6 +49,7 @@ export class LeaseKeeper {
   private lastRenewalAt: number | null = null;
   private startedAt: number;
   private failing: Record<string, string> = {};
+  private capacity: Record<string, StoreCapacity> = {};
   private fenced = false;
   private peers = new Map<string, { counter: number; changedAt: number }>();
 
@@ -68,6 +77,7 @@ export class LeaseKeeper {
     results.forEach((r, i) => {
       if (r.status === 'rejected')
         this.failing[this.stores[i]] = String((r.reason as Error)?.message ?? r.reason);
+      else if (r.value) this.capacity[this.stores[i]] = r.value;
     });
     if (Object.keys(this.failing).length === 0 && this.stores.length > 0) {
       this.lastRenewalAt = this.now();
@@ -121,6 +131,7 @@ export class LeaseKeeper {
       counter: this.counter,
       lastRenewalAt: this.lastRenewalAt,
       failing: { ...this.failing },
+      capacity: { ...this.capacity },
       fenced: this.fenced,
     };
   }

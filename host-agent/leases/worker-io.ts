@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { LeaseIo, LeaseRecord } from './keeper.js';
+import type { LeaseIo, LeaseRecord, StoreCapacity } from './keeper.js';
 
 const WORKER_FILE = new URL('./io-worker.js', import.meta.url);
 /** Workers stuck in a hung mount are abandoned; past this many, I/O fails at once instead of piling up threads. */
@@ -23,8 +23,8 @@ export class WorkerLeaseIo implements LeaseIo {
 
   constructor(private readonly timeoutMs: number) {}
 
-  write(storeMount: string, record: LeaseRecord): Promise<void> {
-    return this.request('write', storeMount, record) as Promise<void>;
+  write(storeMount: string, record: LeaseRecord): Promise<StoreCapacity> {
+    return this.request('write', storeMount, record) as Promise<StoreCapacity>;
   }
 
   readAll(storeMount: string): Promise<LeaseRecord[]> {

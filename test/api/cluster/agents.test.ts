@@ -119,6 +119,7 @@ for (const backend of testBackends()) {
           h.stores.map((s: { state: string }) => s.state),
           ['ok'],
         );
+        assert.ok(h.stores[0].total_gb > 0 && h.stores[0].free_gb >= 0, 'the shared store is measured');
       }
       // non-admins see nothing of the cluster
       const p = await api.createProject('plain');

@@ -93,7 +93,11 @@ describe('lease files through the worker thread', () => {
     const store = mkdtempSync(join(tmpdir(), 'kvmstack-lease-'));
     const io = new WorkerLeaseIo(2000);
     try {
-      await io.write(store, { host_id: 'A', counter: 7, written_at: 1 });
+      const size = await io.write(store, { host_id: 'A', counter: 7, written_at: 1 });
+      assert.ok(
+        size.totalBytes > 0 && size.freeBytes > 0 && size.freeBytes <= size.totalBytes,
+        'the store is measured too',
+      );
       await io.write(store, { host_id: 'B', counter: 9, written_at: 2 });
       await io.write(store, { host_id: 'A', counter: 8, written_at: 3 });
       const all = (await io.readAll(store)).sort((x, y) => x.host_id.localeCompare(y.host_id));
