@@ -27,6 +27,7 @@ import { hostPath, inHost } from '../../tools/lab/host.js';
 import { labDown, labHosts, labUp, type LabState } from '../../tools/lab/lab.js';
 import { startAgent, stopAgent } from '../../tools/lab/services.js';
 import { FAB_NS, defaultStateDir, labPaths, type LabHost } from '../../tools/lab/topology.js';
+import { labUnavailable } from '../support/lab.js';
 
 const STATE_DIR = defaultStateDir();
 const paths = labPaths(STATE_DIR);
@@ -35,20 +36,7 @@ const TUNING = { heartbeatInterval: 1, leaseInterval: 1, selfFenceAfter: 6 } sat
 const IMAGE = join(paths.store, 'images', 'tiny.qcow2');
 const READY = /KVMSTACK-GUEST-READY .*/;
 
-function whyNot(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root';
-  for (const f of [
-    '/usr/sbin/libvirtd',
-    '/usr/sbin/glusterd',
-    '/sbin/mount.glusterfs',
-    '/usr/bin/qemu-system-x86_64',
-  ]) {
-    if (!existsSync(f)) return `${f} is not installed`;
-  }
-  if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
-  return null;
-}
-const skip = whyNot() ?? false;
+const skip = labUnavailable() ?? false;
 
 // ---- the lab, its API and its agents ------------------------------------------------------------------------
 

@@ -28,25 +28,13 @@ import {
   defaultStateDir,
   labPaths,
 } from '../../tools/lab/topology.js';
+import { labUnavailable } from '../support/lab.js';
 
 const HOSTS = Number(process.env.KVMSTACK_LAB_HOSTS ?? 3);
 const STATE_DIR = defaultStateDir();
 const paths = labPaths(STATE_DIR);
 
-function whyNot(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root';
-  for (const f of [
-    '/usr/sbin/libvirtd',
-    '/usr/sbin/glusterd',
-    '/sbin/mount.glusterfs',
-    '/usr/bin/qemu-system-x86_64',
-  ]) {
-    if (!existsSync(f)) return `${f} is not installed`;
-  }
-  if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
-  return null;
-}
-const skip = whyNot();
+const skip = labUnavailable();
 
 function cli(args: string[], timeoutMs = 240_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
