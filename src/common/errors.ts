@@ -55,9 +55,6 @@ export class UnsupportedMediaType extends ApiError {
 export class InternalError extends ApiError {
   readonly status = 500;
 }
-export class NotImplementedYet extends ApiError {
-  readonly status = 501;
-}
 
 export const STATUS_TITLES: Record<number, string> = {
   400: 'Bad Request',
