@@ -49,6 +49,7 @@ import { ensureTinyImage, tinyImagePath } from '../tools/image/tiny.js';
 import { labNamespaces } from '../tools/lab/network.js';
 import { PrivateLibvirt, TestNetns, stopPrivateLibvirt } from '../test/lab/private-libvirt.js';
 import { startTestApi, type TestApi } from '../test/support/api.js';
+import { staticGuestConfigDrive } from '../test/support/guest.js';
 
 const MARKER = 'KVMSTACK-GUEST-READY';
 const NET_CIDR = '10.95.0.1/24';
@@ -589,23 +590,15 @@ class Rig {
         },
       ],
       nics: [{ mac: GUEST_MAC, bridge: this.net.bridge }],
-      configDrive: {
-        metaData: { uuid, name: 'kvb-vm1', hostname: 'kvbvm1.novalocal' },
-        networkData: {
-          links: [{ id: 'tap0', type: 'phy', ethernet_mac_address: GUEST_MAC, mtu: 1500 }],
-          networks: [
-            {
-              id: 'network0',
-              type: 'ipv4',
-              link: 'tap0',
-              ip_address: GUEST_IP,
-              netmask: '255.255.255.0',
-              network_id: 'n1',
-            },
-          ],
-          services: [],
-        },
-      },
+      configDrive: staticGuestConfigDrive({
+        uuid,
+        name: 'kvb-vm1',
+        hostname: 'kvbvm1.novalocal',
+        mac: GUEST_MAC,
+        ip: GUEST_IP,
+        mtu: 1500,
+        networkId: 'n1',
+      }),
       consoleLog: join(dir, 'console.log'),
     };
   }

@@ -28,6 +28,7 @@ import { labDown, labHosts, labUp, type LabState } from '../../tools/lab/lab.js'
 import { startAgent, stopAgent } from '../../tools/lab/services.js';
 import { FAB_NS, defaultStateDir, labPaths, type LabHost } from '../../tools/lab/topology.js';
 import { labUnavailable } from '../support/lab.js';
+import { staticGuestConfigDrive } from '../support/guest.js';
 
 const STATE_DIR = defaultStateDir();
 const paths = labPaths(STATE_DIR);
@@ -206,23 +207,13 @@ function guestSpec(g: Guest): DomainSpec {
       },
     ],
     nics: [{ mac: g.mac, bridge: 'br0' }],
-    configDrive: {
-      metaData: { uuid: g.uuid, name: g.name, hostname: `${g.name}.novalocal` },
-      networkData: {
-        links: [{ id: 'tap0', type: 'phy', ethernet_mac_address: g.mac }],
-        networks: [
-          {
-            id: 'network0',
-            type: 'ipv4',
-            link: 'tap0',
-            ip_address: g.ip,
-            netmask: '255.255.255.0',
-            routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.99.0.1' }],
-          },
-        ],
-        services: [],
-      },
-    },
+    configDrive: staticGuestConfigDrive({
+      uuid: g.uuid,
+      name: g.name,
+      mac: g.mac,
+      ip: g.ip,
+      gateway: '10.99.0.1',
+    }),
     consoleLog: join(instanceDir(g.uuid), 'console.log'),
   };
 }

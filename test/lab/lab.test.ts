@@ -29,6 +29,7 @@ import {
   labPaths,
 } from '../../tools/lab/topology.js';
 import { labUnavailable } from '../support/lab.js';
+import { staticGuestConfigDrive } from '../support/guest.js';
 
 const HOSTS = Number(process.env.KVMSTACK_LAB_HOSTS ?? 3);
 const STATE_DIR = defaultStateDir();
@@ -160,23 +161,13 @@ test(
         },
       ],
       nics: [{ mac: '52:54:00:99:00:50', bridge: 'br0' }],
-      configDrive: {
-        metaData: { uuid, name: 'ks-vm1', hostname: 'ks-vm1.novalocal' },
-        networkData: {
-          links: [{ id: 'tap0', type: 'phy', ethernet_mac_address: '52:54:00:99:00:50' }],
-          networks: [
-            {
-              id: 'network0',
-              type: 'ipv4',
-              link: 'tap0',
-              ip_address: ip,
-              netmask: '255.255.255.0',
-              routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.99.0.1' }],
-            },
-          ],
-          services: [],
-        },
-      },
+      configDrive: staticGuestConfigDrive({
+        uuid,
+        name: 'ks-vm1',
+        mac: '52:54:00:99:00:50',
+        ip,
+        gateway: '10.99.0.1',
+      }),
       consoleLog: join(dir, 'console.log'),
     };
     const specFile = join(h1.dir, 'vm1-spec.json');

@@ -18,6 +18,7 @@ import { DriverError, type DomainSpec, type DomainStatus } from '../../host-agen
 import { findDeviceXml, parseInstanceMetadata, unescapeXml } from '../../host-agent/driver/xml.js';
 import { ensureTinyImage } from '../../tools/image/tiny.js';
 import { PrivateLibvirt, TestNetns } from './private-libvirt.js';
+import { staticGuestConfigDrive } from '../support/guest.js';
 
 const MARKER = 'KVMSTACK-GUEST-READY';
 const GUEST_IP = '10.97.0.20';
@@ -128,28 +129,16 @@ describe('LibvirtDriver on real libvirt', { skip, timeout: 240_000 }, () => {
         },
       ],
       nics: [{ mac: '52:54:00:97:00:20', bridge: net.bridge }],
-      configDrive: {
-        metaData: {
-          uuid: '6b766d73-0000-4000-8000-000000000001',
-          name: 'kvd-vm1',
-          hostname: 'kvdvm1.novalocal',
-        },
-        networkData: {
-          links: [{ id: 'tap0', type: 'phy', ethernet_mac_address: '52:54:00:97:00:20', mtu: 1500 }],
-          networks: [
-            {
-              id: 'network0',
-              type: 'ipv4',
-              link: 'tap0',
-              ip_address: GUEST_IP,
-              netmask: '255.255.255.0',
-              network_id: 'n1',
-            },
-          ],
-          services: [],
-        },
+      configDrive: staticGuestConfigDrive({
+        uuid: '6b766d73-0000-4000-8000-000000000001',
+        name: 'kvd-vm1',
+        hostname: 'kvdvm1.novalocal',
+        mac: '52:54:00:97:00:20',
+        ip: GUEST_IP,
+        mtu: 1500,
+        networkId: 'n1',
         userData: '#!/bin/sh\necho user-data ran\n',
-      },
+      }),
       consoleLog: join(vm, 'console.log'),
     };
   });
