@@ -2,6 +2,9 @@ import type { Knex } from 'knex';
 import * as m001 from './migrations/001_identity.js';
 import * as m002 from './migrations/002_domain_roles.js';
 import * as m003 from './migrations/003_cluster.js';
+import * as m004 from './migrations/004_images.js';
+import * as m005 from './migrations/005_network.js';
+import * as m006 from './migrations/006_security_groups.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -13,6 +16,9 @@ const MIGRATIONS: [string, Migration][] = [
   ['001_identity', m001],
   ['002_domain_roles', m002],
   ['003_cluster', m003],
+  ['004_images', m004],
+  ['005_network', m005],
+  ['006_security_groups', m006],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

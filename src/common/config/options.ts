@@ -237,6 +237,10 @@ export const OPTIONS = [
     description:
       'Highest compute microversion shown to python-novaclient, so that `nova evacuate --on-shared-storage` keeps working; empty: no special case.',
   },
+
+  // [image] (Glance options go here)
+
+  // [network] (Neutron options go here)
 ] as const satisfies readonly OptionSpec[];
 
 type Spec = (typeof OPTIONS)[number];
