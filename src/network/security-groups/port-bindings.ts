@@ -6,7 +6,11 @@ import type { Knex } from 'knex';
 import type { RealizedRule } from '../realization.js';
 
 /** The project's `default` group, created on first use as Neutron does (safe under concurrency); its id. */
-export async function ensureDefaultSecurityGroup(db: Knex, projectId: string, nowMs: number): Promise<string> {
+export async function ensureDefaultSecurityGroup(
+  db: Knex,
+  projectId: string,
+  nowMs: number,
+): Promise<string> {
   void db;
   void projectId;
   void nowMs;
@@ -39,7 +43,10 @@ export async function portSecurityGroupIds(db: Knex, portIds: string[]): Promise
 }
 
 /** Per port: the union of its groups' rules with remote groups resolved to their members' addresses. */
-export async function realizedRulesForPorts(db: Knex, portIds: string[]): Promise<Map<string, RealizedRule[]>> {
+export async function realizedRulesForPorts(
+  db: Knex,
+  portIds: string[],
+): Promise<Map<string, RealizedRule[]>> {
   void db;
   void portIds;
   throw new Error('not implemented');
