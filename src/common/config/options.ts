@@ -239,8 +239,97 @@ export const OPTIONS = [
   },
 
   // [image] (Glance options go here)
+  {
+    section: 'image',
+    name: 'store_dir',
+    type: 'string',
+    default: '${DEFAULT.data_dir}/stores/local',
+    description:
+      'Directory of the shared store that holds image files (under images/); the same directory the agents mount as [store <store_name>].',
+  },
+  {
+    section: 'image',
+    name: 'store_name',
+    type: 'string',
+    default: 'local',
+    description:
+      "Name of the agents' [store NAME] that mounts store_dir: image locations are kept relative to it, so every host resolves them through its own mount.",
+  },
+  {
+    section: 'image',
+    name: 'project_storage_quota',
+    type: 'int',
+    default: 0,
+    min: 0,
+    description: 'Bytes of image data one project may store (sum of its image sizes); 0: unlimited.',
+  },
+  {
+    section: 'image',
+    name: 'image_size_cap',
+    type: 'int',
+    default: 1099511627776,
+    min: 1,
+    description: "Largest image upload in bytes (Glance's image_size_cap, 1 TiB); larger uploads get 413.",
+  },
+  {
+    section: 'image',
+    name: 'disk_formats',
+    type: 'string',
+    default: 'ami,ari,aki,vhd,vhdx,vmdk,raw,qcow2,vdi,iso,ploop',
+    description:
+      "Comma-separated values accepted for an image's disk_format (Glance's [image_format] disk_formats).",
+  },
+  {
+    section: 'image',
+    name: 'container_formats',
+    type: 'string',
+    default: 'ami,ari,aki,bare,ovf,ova,docker,compressed',
+    description:
+      "Comma-separated values accepted for an image's container_format (Glance's [image_format] container_formats).",
+  },
+  {
+    section: 'image',
+    name: 'inspect_timeout',
+    type: 'float',
+    default: 60,
+    min: 1,
+    description:
+      'Seconds `qemu-img info` may take to inspect an uploaded image before the upload is refused.',
+  },
 
   // [network] (Neutron options go here)
+  {
+    section: 'network',
+    name: 'default_mtu',
+    type: 'int',
+    default: 1500,
+    min: 68,
+    max: 9216,
+    description: "MTU of new networks when the request gives none (Neutron's global_physnet_mtu).",
+  },
+  {
+    section: 'network',
+    name: 'tenant_network_type',
+    type: 'string',
+    default: 'vlan',
+    description:
+      'Segment type given to networks created without provider attributes (project networks); only vlan is supported.',
+  },
+  {
+    section: 'network',
+    name: 'network_vlan_ranges',
+    type: 'string',
+    default: 'physnet1:1000:1999',
+    description:
+      'VLAN ids project networks are allocated from, as physnet:min:max, comma separated (ML2 network_vlan_ranges); a bare physnet allows admin VLANs there without a tenant range.',
+  },
+  {
+    section: 'network',
+    name: 'flat_networks',
+    type: 'string',
+    default: '*',
+    description: 'Physical networks on which admins may create flat networks, comma separated; * allows any.',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 type Spec = (typeof OPTIONS)[number];

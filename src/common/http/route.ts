@@ -1,6 +1,13 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
-import { ApiError, BadRequest, Forbidden, InternalError, Unauthorized } from '../errors.js';
+import {
+  ApiError,
+  BadRequest,
+  Forbidden,
+  InternalError,
+  Unauthorized,
+  UnsupportedMediaType,
+} from '../errors.js';
 import type { AppContext, AppState, AuthContext, Ctx } from '../context.js';
 
 type RouteMiddleware = Middleware<AppState, AppContext & { params: Record<string, string> }>;
@@ -27,6 +34,12 @@ export interface RouteSpec {
   /** Whether the body may be absent (validated only when present). */
   bodyOptional?: boolean;
   /**
+   * The media types this route accepts (e.g. Glance's PATCH takes only its json-patch types, its upload only
+   * application/octet-stream): any other Content-Type, or none, is a 415 before the body is read. Unset: JSON
+   * bodies as everywhere else.
+   */
+  contentTypes?: string[];
+  /**
    * The error statuses this handler may raise besides the chain's own (400 body, 401 auth, 403 policy, 413 size),
    * as Nova's expected_errors: anything else is a bug and becomes a 500 with the request id in the log.
    */
@@ -43,7 +56,8 @@ export function mount(router: Router<AppState, AppContext>, spec: RouteSpec): vo
     if (!spec.policy) throw new Error(`route ${spec.method.toUpperCase()} ${spec.path} has no policy`);
     chain.push(authenticate, authorize(spec.policy));
   }
-  if (spec.body) chain.push(parseBody(spec.body, spec.bodyOptional ?? false));
+  if (spec.contentTypes) chain.push(checkContentType(spec.contentTypes));
+  if (spec.body) chain.push(parseBody(spec.body, spec.bodyOptional ?? false, !!spec.contentTypes));
   chain.push(expectErrors(spec));
   // @koa/router's context carries params; its typings do not know our Ctx, hence the cast.
   (router[spec.method] as (path: string, ...mw: RouteMiddleware[]) => unknown).call(
@@ -76,9 +90,26 @@ export function policyDenied(ruleName: string): Forbidden {
   return new Forbidden(`You are not authorized to perform the requested action: ${ruleName}.`);
 }
 
-function parseBody(schemas: JsonSchema | VersionedSchema[], optional: boolean): RouteMiddleware {
+function checkContentType(types: string[]): RouteMiddleware {
+  const accepted = new Set(types.map((t) => t.toLowerCase()));
   return async (ctx, next) => {
-    const body = await readJsonBody(ctx, ctx.deps.config.api.max_request_body_size);
+    const type = (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
+    if (!accepted.has(type)) {
+      throw new UnsupportedMediaType(
+        `Unsupported Content-Type: ${type || '(none)'}; expected one of: ${[...accepted].sort().join(', ')}`,
+      );
+    }
+    await next();
+  };
+}
+
+function parseBody(
+  schemas: JsonSchema | VersionedSchema[],
+  optional: boolean,
+  typeChecked: boolean,
+): RouteMiddleware {
+  return async (ctx, next) => {
+    const body = await readJsonBody(ctx, ctx.deps.config.api.max_request_body_size, { typeChecked });
     const schema = schemaFor(schemas, ctx.state.microversion);
     if (!schema) throw new BadRequest('This action is not supported at the requested microversion.');
     if (body === undefined) {
