@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { EXTENSIONS } from '../../src/network/extensions.js';
 
 export interface TempestConfOptions {
   /** Base URL of the kvmstack API (no path), e.g. http://127.0.0.1:5000. */
@@ -49,10 +50,48 @@ export const IDENTITY_FEATURES: Record<string, string> = {
 export const SERVICES_AVAILABLE: Record<string, string> = {
   nova: 'false',
   cinder: 'false',
-  glance: 'false',
-  neutron: 'false',
+  glance: 'true',
+  neutron: 'true',
   swift: 'false',
   horizon: 'false',
+};
+
+/**
+ * Neutron as kvmstack serves it: IPv4 only, no routers or floating IPs yet (so Tempest must not create
+ * isolated networks: [auth] create_isolated_networks = false), api_extensions exactly GET /v2.0/extensions.
+ */
+export const NETWORK = {
+  catalog_type: 'network',
+  project_network_cidr: '10.100.0.0/16',
+  project_network_mask_bits: '28',
+  project_networks_reachable: 'false',
+};
+export const NETWORK_FEATURES: Record<string, string> = {
+  api_extensions: EXTENSIONS.map((e) => e.alias).join(','),
+  ipv6: 'false',
+  ipv6_subnet_attributes: 'false',
+  floating_ips: 'false',
+  port_security: 'true',
+  port_admin_state_change: 'true',
+};
+
+/**
+ * Glance as kvmstack serves it: no image import (so no tasks, no stores API), no location management; os_glance_*
+ * properties are reserved. Uploads are inspected as Glance's format inspector does, and Tempest uploads random
+ * bytes in disk_formats[0] and in the first pairs of container × disk formats: only formats whose data is not
+ * inspected come first.
+ */
+export const IMAGE: Record<string, string> = {
+  catalog_type: 'image',
+  container_formats: 'bare,ami,ari,aki,ovf,ova',
+  disk_formats: 'raw,ami,ari,aki,iso,ploop',
+};
+export const IMAGE_FEATURES: Record<string, string> = {
+  api_v1: 'false',
+  api_v2: 'true',
+  import_image: 'false',
+  manage_locations: 'false',
+  os_glance_reserved: 'true',
 };
 
 function section(name: string, values: Record<string, string>): string {
@@ -84,6 +123,10 @@ export function tempestConf(o: TempestConfOptions): string {
     }),
     section('identity-feature-enabled', IDENTITY_FEATURES),
     section('service_available', SERVICES_AVAILABLE),
+    section('network', NETWORK),
+    section('network-feature-enabled', NETWORK_FEATURES),
+    section('image', IMAGE),
+    section('image-feature-enabled', IMAGE_FEATURES),
     section('enforce_scope', { keystone: 'false' }),
     section('validation', { run_validation: 'false' }),
     ...(o.lockPath ? [section('oslo_concurrency', { lock_path: o.lockPath })] : []),
