@@ -5,12 +5,16 @@ import { Commands } from './commands.js';
 import type { AgentConfig } from './config.js';
 import type { HypervisorDriver, HostInventory } from './driver/types.js';
 import { GenerationBook } from './generation.js';
+import { removeFirewall, syncFirewall } from './network/firewall.js';
+import { NetworkRealizer } from './network/realizer.js';
+import { NetworkSync } from './network/sync.js';
 import { LeaseKeeper, type LeaseIo } from './leases/keeper.js';
 import { WorkerLeaseIo } from './leases/worker-io.js';
 import { planReconcile, type ReconcileAction } from './reconcile.js';
 import { createRpcServer } from './rpc.js';
 import { loadState, saveState, type AgentState } from './state.js';
 import { backupPath, mountStores, writeBackup, type StoreStatus } from './stores.js';
+import { run } from '../src/common/exec.js';
 
 export interface AgentDeps {
   driver: HypervisorDriver;
@@ -19,6 +23,11 @@ export interface AgentDeps {
   leaseIo?: LeaseIo;
   /** Mount the configured stores (false in tests that use plain directories). */
   mount?: boolean;
+  /**
+   * This host's networks (bridges, DHCP, filters): a realizer to use, or false for none. Default: a realizer on
+   * this machine with the libvirt driver only, so agents with the fake driver never touch the machine's devices.
+   */
+  network?: NetworkRealizer | false;
 }
 
 /**
@@ -40,6 +49,8 @@ export class Agent {
   /** The generation each domain's XML backup was last written at: a domain arriving by migration gets one too. */
   private backedUp = new Map<string, number>();
   private timers = new Set<NodeJS.Timeout>();
+  /** The network loop (null: this agent does not manage networks). */
+  readonly network: NetworkSync | null = null;
   private stopped = false;
   private now: () => number;
   /** The port the RPC endpoint bound (useful with rpc_port 0). */
@@ -63,6 +74,30 @@ export class Agent {
       save: () => this.persist(),
       backup: (uuid, root) => this.backup(uuid, root),
       log: deps.log,
+    });
+    this.network = this.networkSync();
+  }
+
+  private networkSync(): NetworkSync | null {
+    const { network } = this.cfg;
+    const wanted = this.deps.network ?? (this.deps.driver.kind === 'libvirt' ? undefined : false);
+    if (wanted === false || network.syncIntervalMs <= 0) return null;
+    const nft = (args: string[], input?: string) => run('nft', args, { input });
+    const realizer =
+      wanted ??
+      new NetworkRealizer({
+        mappings: network,
+        stateDir: this.cfg.agent.stateDir,
+        dnsmasqPath: network.dnsmasqPath,
+        owner: this.state.hostUuid,
+        cmd: (file, args, o) => run(file, args, { input: o?.input }),
+        log: this.deps.log,
+        firewall: (ports) => (ports.length ? syncFirewall(ports, { nft }) : removeFirewall({ nft })),
+      });
+    return new NetworkSync({
+      realizer,
+      exchange: async (report) => this.api.networkSync(await this.enrolled(), report),
+      log: this.deps.log,
     });
   }
 
@@ -108,6 +143,11 @@ export class Agent {
     this.every(this.cfg.agent.leaseIntervalMs, () => this.leaseTick());
     this.every(this.cfg.agent.heartbeatIntervalMs, () => this.heartbeat());
     this.every(this.cfg.agent.reconcileIntervalMs, () => this.reconcile().then(() => undefined));
+    // its own timer: a slow `ip` or dnsmasq never delays a heartbeat or a lease renewal
+    const network = this.network;
+    if (network) {
+      this.every(this.cfg.network.syncIntervalMs, () => network.tick().then(() => undefined));
+    }
   }
 
   async stop(): Promise<void> {

@@ -1,3 +1,4 @@
+import type { HostNetworkState, NetworkSyncReport } from '../src/network/realization.js';
 import type { DesiredState } from './reconcile.js';
 
 export class ApiCallError extends Error {
@@ -49,6 +50,16 @@ export class ApiClient {
       { domains: localUuids },
       e.credential,
     )) as DesiredState;
+  }
+
+  /** The network sync (src/network/realization.ts): what this host has realized in, its network state out. */
+  async networkSync(e: Enrolled, report: NetworkSyncReport): Promise<HostNetworkState> {
+    return (await this.call(
+      'POST',
+      `/kvmstack/v1/hosts/${e.hostId}/network`,
+      report,
+      e.credential,
+    )) as HostNetworkState;
   }
 
   private async call(method: string, path: string, body: unknown, credential?: string): Promise<unknown> {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError, loadOptions } from '../src/common/config/load.js';
 import type { OptionSpec } from '../src/common/config/options.js';
+import { parseMappings } from './network/mappings.js';
 
 export const DEFAULT_AGENT_CONFIG_FILE = '/etc/kvmstack/agent.conf';
 
@@ -143,6 +144,46 @@ export const AGENT_OPTIONS = [
     min: 1,
     description: 'Seconds without a successful lease renewal after which the agent destroys its own domains.',
   },
+  {
+    section: 'network',
+    name: 'physical_interface_mappings',
+    type: 'string',
+    default: '',
+    description:
+      'physical network:interface pairs, e.g. `physnet1:eth1,trunk:eth2`: a flat network on one gets a bridge brq<id> holding the interface, a VLAN network a bridge holding <interface>.<vlan>.',
+  },
+  {
+    section: 'network',
+    name: 'bridge_mappings',
+    type: 'string',
+    default: '',
+    description:
+      'physical network:bridge pairs, e.g. `provider:br0`: an existing bridge used as is by a flat network (taken before physical_interface_mappings); a VLAN network gets <bridge>.<vlan> in its own brq<id> bridge.',
+  },
+  {
+    section: 'network',
+    name: 'host_local_networks',
+    type: 'string',
+    default: '',
+    description:
+      'Physical networks that never leave this host (a one-host cloud), comma-separated: a VLAN network on one is a bridge of its own with no uplink and no tag.',
+  },
+  {
+    section: 'network',
+    name: 'network_sync_interval',
+    type: 'float',
+    default: 2,
+    min: 0,
+    description:
+      "Seconds between network syncs with the API (bridges, DHCP, filters, active ports); 0: this host's networks are not managed.",
+  },
+  {
+    section: 'network',
+    name: 'dnsmasq_path',
+    type: 'string',
+    default: 'dnsmasq',
+    description: 'The dnsmasq program serving DHCP, one per network in its qdhcp-<network id> namespace.',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export type StoreType = 'dir' | 'glusterfs' | 'nfs';
@@ -181,8 +222,21 @@ export interface AgentConfig {
     leaseIoTimeoutMs: number;
     selfFenceAfterMs: number;
   };
+  network: NetworkConfig;
   stores: StoreConfig[];
   file: string | null;
+}
+
+/** `[network]`: how this host reaches each physical network (host-agent/network/mappings.ts parses them). */
+export interface NetworkConfig {
+  /** physical network → interface */
+  interfaceMappings: Map<string, string>;
+  /** physical network → existing bridge */
+  bridgeMappings: Map<string, string>;
+  hostLocalNetworks: Set<string>;
+  /** 0: the agent does not manage this host's networks. */
+  syncIntervalMs: number;
+  dnsmasqPath: string;
 }
 
 const oneOf = <T extends string>(value: string, allowed: readonly T[], where: string): T => {
@@ -216,6 +270,7 @@ export function loadAgentConfig(
     return { name, type, source: v.source ?? '', mount: v.mount, options: v.options ?? '' };
   });
   const seconds = (k: string) => Math.round(Number(a[k]) * 1000);
+  const n = values.network as Record<string, string | number>;
   const cfg: AgentConfig = {
     agent: {
       apiUrl: String(a.api_url).replace(/\/+$/, ''),
@@ -238,6 +293,7 @@ export function loadAgentConfig(
       leaseIoTimeoutMs: seconds('lease_io_timeout'),
       selfFenceAfterMs: seconds('self_fence_after'),
     },
+    network: networkConfig(n),
     stores,
     file,
   };
@@ -245,4 +301,25 @@ export function loadAgentConfig(
     throw new ConfigError('[agent] self_fence_after must be longer than lease_interval');
   }
   return cfg;
+}
+
+function networkConfig(n: Record<string, string | number>): NetworkConfig {
+  const mapping = (name: string) => {
+    try {
+      return parseMappings(String(n[name]));
+    } catch (err) {
+      throw new ConfigError(`[network] ${name}: ${(err as Error).message}`);
+    }
+  };
+  const local = String(n.host_local_networks)
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  return {
+    interfaceMappings: mapping('physical_interface_mappings'),
+    bridgeMappings: mapping('bridge_mappings'),
+    hostLocalNetworks: new Set(local),
+    syncIntervalMs: Math.round(Number(n.network_sync_interval) * 1000),
+    dnsmasqPath: String(n.dnsmasq_path),
+  };
 }

@@ -8,10 +8,11 @@ profile=${1:-aio}
 # libvirt-dev and a compiler: npm ci builds the libvirt binding (@unraid/libvirt) from source.
 build_packages=(libvirt-dev g++ make python3 pkg-config)
 # A KVM host: libvirt, QEMU, and the tools the agent runs.
-host_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils genisoimage iproute2 util-linux)
+host_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils genisoimage iproute2 util-linux
+  dnsmasq-base)
 # The tiny guest image builder and the multi-host lab (GlusterFS shared storage).
 lab_packages=(dosfstools mtools syslinux syslinux-common fdisk cpio glusterfs-server glusterfs-client
-  dnsmasq-base nftables bridge-utils arping iputils-ping curl)
+  dnsmasq-base nftables bridge-utils arping iputils-ping curl busybox-static)
 aio_packages=(python3-openstackclient sqlite3 ca-certificates "${build_packages[@]}" "${host_packages[@]}")
 test_packages=(mariadb-server mariadb-client python3-openstackclient python3-novaclient python3-openstacksdk
   python3-keystoneclient tempest python3-subunit sqlite3 "${build_packages[@]}" "${host_packages[@]}"

@@ -39,6 +39,11 @@ export interface NicSpec {
   /** The Linux bridge of the network on this host. */
   bridge: string;
   mtu?: number;
+  /**
+   * The host-side tap's name: tap<11 of the port id> (src/network/realization.ts tapNameFor), so the network
+   * agent finds the VM's NIC by its port. Absent: libvirt picks vnetN.
+   */
+  target?: string;
 }
 
 export interface ConfigDriveSpec {

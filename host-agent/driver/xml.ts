@@ -115,14 +115,22 @@ export function configDriveDiskXml(isoPath: string): string {
   ].join('\n');
 }
 
+/** A tap name libvirt will use as given: a Linux interface name, not in libvirt's own vnet/vif/macvtap ranges. */
+function tapName(name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name) || /^(vnet|vif|macvtap|macvlan)/.test(name))
+    throw new DriverError(`NIC target ${JSON.stringify(name)} is not a usable tap name`, 'failed');
+  return name;
+}
+
 /** A virtio NIC on the network's bridge; also the fragment for `virsh attach-device`. */
 export function nicXml(nic: NicSpec): string {
   const lines = [
     `<interface type='bridge'>`,
     `  <mac address='${e(nic.mac)}'/>`,
     `  <source bridge='${e(nic.bridge)}'/>`,
-    `  <model type='virtio'/>`,
   ];
+  if (nic.target !== undefined) lines.push(`  <target dev='${e(tapName(nic.target))}'/>`);
+  lines.push(`  <model type='virtio'/>`);
   if (nic.mtu !== undefined) lines.push(`  <mtu size='${positiveInt('mtu', nic.mtu)}'/>`);
   lines.push('</interface>');
   return lines.join('\n');

@@ -16,6 +16,8 @@ import {
   type HostReport,
 } from './hosts/service.js';
 import { reconcileAnswer } from './instances/service.js';
+import { hostNetworkState, recordNetworkReport } from '../network/host-state.js';
+import type { NetworkSyncReport } from '../network/realization.js';
 
 export const CLUSTER_PREFIX = '/kvmstack/v1';
 
@@ -59,6 +61,29 @@ const reportSchema: JsonSchema = {
   required: ['inventory', 'domains', 'stores', 'lease_counter', 'peers'],
   additionalProperties: false,
 };
+const networkSyncSchema: JsonSchema = {
+  type: 'object',
+  properties: {
+    appliedRevision: { type: ['string', 'null'], maxLength: 128 },
+    activePorts: { type: 'array', maxItems: 10_000, items: { type: 'string', maxLength: 64 } },
+    unrealizable: {
+      type: 'array',
+      maxItems: 10_000,
+      items: {
+        type: 'object',
+        properties: {
+          networkId: { type: 'string', maxLength: 64 },
+          reason: { type: 'string', maxLength: 2000 },
+        },
+        required: ['networkId', 'reason'],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ['appliedRevision', 'activePorts', 'unrealizable'],
+  additionalProperties: false,
+};
+
 const reconcileSchema: JsonSchema = {
   type: 'object',
   properties: { domains: { type: 'array', items: { type: 'string', maxLength: 36 }, maxItems: 10000 } },
@@ -140,6 +165,24 @@ export function clusterRouter(): Router<AppState, AppContext> {
         host.id,
         (ctx.state.body as { domains: string[] }).domains,
       );
+    },
+  });
+  mount(router, {
+    method: 'post',
+    path: '/hosts/:host_id/network',
+    auth: 'none',
+    body: networkSyncSchema,
+    errors: [],
+    handler: async (ctx) => {
+      const host = await callingHost(ctx);
+      const report = ctx.state.body as NetworkSyncReport;
+      await recordNetworkReport(ctx.deps.db, host, report, ctx.deps.now());
+      if (report.unrealizable.length)
+        ctx.state.log.debug(
+          { host: host.hostname, unrealizable: report.unrealizable },
+          'networks not realizable',
+        );
+      ctx.body = await hostNetworkState(ctx.deps.db, host, ctx.deps.now());
     },
   });
   mount(router, {

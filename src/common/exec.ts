@@ -20,6 +20,8 @@ export class ExecError extends Error {
 export interface RunOptions {
   /** Kill the command after this long (SIGKILL); default 60 s. */
   timeoutMs?: number;
+  /** Written to the command's standard input, then closed (e.g. `nft -f -`). */
+  input?: string;
 }
 
 /**
@@ -29,7 +31,7 @@ export interface RunOptions {
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
   const timeout = opts.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       cmd,
       args,
       { timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
@@ -41,6 +43,11 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         reject(new ExecError(`${cmd} ${args.join(' ')}: ${why}`, stderr, code, timedOut));
       },
     );
+    if (opts.input !== undefined) {
+      // A command that exits before reading its input makes the pipe fail (EPIPE): its exit status tells why.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(opts.input);
+    }
   });
 }
 

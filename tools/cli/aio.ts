@@ -24,6 +24,7 @@ import {
   agentConfText,
   agentPid,
   ensureLibvirtd,
+  ensureLocalBridge,
   localHostPaths,
   startAgent,
   stopAgent,
@@ -56,6 +57,10 @@ function writeDefaultConfig(file: string, dataDir: string, port: number): void {
       '',
       '[cluster]',
       `enrollment_secret = ${newSecret()}`,
+      '',
+      '[network]',
+      // project networks are VLANs on physnet1, which the local agent maps to kvmstack0
+      'network_vlan_ranges = physnet1:1000:1999',
       '',
     ].join('\n'),
     { mode: 0o600 },
@@ -113,6 +118,7 @@ async function upLocalHost(config: LoadedConfig, configFile: string): Promise<vo
     step(`wrote ${host.agentConf}`);
   }
   await ensureLibvirtd(host, step);
+  await ensureLocalBridge(step);
   await startAgent(host, step);
 }
 

@@ -48,11 +48,35 @@ export function agentConfText(p: LocalHostPaths, apiPort: number, enrollmentSecr
     'virt_type = auto',
     `probe_image = ${p.probeImage}`,
     '',
+    '[network]',
+    // one host: flat networks on physnet1 share kvmstack0; a VLAN network needs no tag (no frame leaves the
+    // host), so it is a bridge of its own, and works on kernels without 802.1Q as well
+    `bridge_mappings = physnet1:${LOCAL_BRIDGE}`,
+    'host_local_networks = physnet1',
+    '',
     '[store local]',
     'type = dir',
     `mount = ${p.store}`,
     '',
   ].join('\n');
+}
+
+/**
+ * The all-in-one's physical network physnet1: a bridge with no uplink and no host address. No address and no
+ * masquerade on purpose: turning on IP forwarding and NAT would change the whole machine's networking behind
+ * the operator's back; a provider network with outbound access is an explicit operator decision.
+ */
+export const LOCAL_BRIDGE = 'kvmstack0';
+
+/** Creates kvmstack0 if absent (idempotent; it stays after `stop`, other test clouds may share it). */
+export async function ensureLocalBridge(say: (s: string) => void): Promise<void> {
+  if ((await tryRun('ip', ['link', 'show', 'dev', LOCAL_BRIDGE])).code === 0) return;
+  await run('ip', ['link', 'add', 'name', LOCAL_BRIDGE, 'type', 'bridge']).catch(async (err: Error) => {
+    // another cloud starting on this machine made it meanwhile
+    if ((await tryRun('ip', ['link', 'show', 'dev', LOCAL_BRIDGE])).code !== 0) throw err;
+  });
+  await run('ip', ['link', 'set', 'dev', LOCAL_BRIDGE, 'up']);
+  say(`created bridge ${LOCAL_BRIDGE} (physical network physnet1, no uplink)`);
 }
 
 const LIBVIRT_DAEMONS = ['virtlogd', 'virtlockd', 'libvirtd'] as const;

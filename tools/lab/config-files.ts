@@ -1,5 +1,16 @@
 /** The text of every configuration file the lab writes (pure functions, unit-tested). */
-import { GLUSTER_NODE, GLUSTER_VOLUME, HOSTS_MARK, type LabHost } from './topology.js';
+import {
+  GLUSTER_NODE,
+  GLUSTER_VOLUME,
+  HOSTS_MARK,
+  LAB_BRIDGE_MAPPINGS,
+  LAB_INTERFACE_MAPPINGS,
+  LAB_VLAN_RANGES,
+  type LabHost,
+} from './topology.js';
+
+/** The name of the lab's shared store in every agent's `[store NAME]` and the API's `[image] store_name`. */
+export const LAB_STORE_NAME = 'shared';
 
 /** Replaces (or appends) `key = value` settings in a libvirt-style config, dropping earlier occurrences. */
 export function setConfValues(base: string, values: Record<string, string | number>): string {
@@ -101,7 +112,11 @@ export function agentConf(a: AgentConfInput): string {
     'virt_type = auto',
     ...tuningLines(a.tuning ?? {}),
     '',
-    '[store shared]',
+    '[network]',
+    `bridge_mappings = ${LAB_BRIDGE_MAPPINGS}`,
+    `physical_interface_mappings = ${LAB_INTERFACE_MAPPINGS}`,
+    '',
+    `[store ${LAB_STORE_NAME}]`,
     'type = glusterfs',
     `source = 127.0.0.1:/${GLUSTER_VOLUME}`,
     `mount = ${a.storeMount}`,
@@ -128,6 +143,8 @@ export function apiConf(a: {
   port: number;
   enrollmentSecret: string;
   adminPassword: string;
+  /** The Gluster volume as the API sees it (mounted in the root ns): Glance writes images there. */
+  imageStoreDir: string;
 }): string {
   return [
     '# kvmstack API of the lab',
@@ -149,6 +166,13 @@ export function apiConf(a: {
     '[identity]',
     // cheap hashes: the lab is for tests, not for keeping passwords
     'password_hash_rounds = 4',
+    '',
+    '[image]',
+    `store_dir = ${a.imageStoreDir}`,
+    `store_name = ${LAB_STORE_NAME}`,
+    '',
+    '[network]',
+    `network_vlan_ranges = ${LAB_VLAN_RANGES}`,
     '',
   ].join('\n');
 }

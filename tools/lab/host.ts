@@ -200,6 +200,13 @@ function anyHostPid(h: LabHost): number | null {
 /** Stops everything of one host by its pid files: domains, QEMUs, daemons, store mount, anchor. Idempotent. */
 export async function stopHost(h: LabHost, paths: LabPaths, say: (s: string) => void): Promise<void> {
   if (!existsSync(h.dir)) return;
+  // the agent's DHCP servers outlive it by design (guests keep their leases across agent restarts)
+  const dhcp = join(h.dir, 'agent', 'dhcp');
+  if (existsSync(dhcp)) {
+    for (const net of readdirSync(dhcp)) {
+      if (await stopByPidFile(join(dhcp, net, 'pid'), 'dnsmasq')) say(`${h.name}: stopped dnsmasq of ${net}`);
+    }
+  }
   const libvirtd = livePidFrom(h.pidFile.libvirtd);
   if (libvirtd !== null) {
     const ns = ['-t', String(libvirtd), '-m', '-n', '-u'];

@@ -20,7 +20,16 @@ import {
 } from './host.js';
 import type { AgentTuning } from './config-files.js';
 import { createFabric, createHostNetwork, deleteNetwork, labNamespaces } from './network.js';
-import { startAgents, startApi, stopAgent, stopApi, type LabApi } from './services.js';
+import { adminSession, createLabNetworks, networkApiAvailable, type LabNetworks } from './neutron.js';
+import {
+  apiStoreMounted,
+  startAgents,
+  startApi,
+  stopAgent,
+  stopApi,
+  unmountApiStore,
+  type LabApi,
+} from './services.js';
 import {
   CLI_NS,
   DEFAULT_API_PORT,
@@ -41,6 +50,8 @@ export interface LabState {
   upSeconds: number;
   api: LabApi | null;
   agents: string[];
+  /** The provider and external networks `up` made through the API (null: no API, or no Neutron API yet). */
+  networks?: LabNetworks | null;
 }
 
 export interface UpOptions {
@@ -175,11 +186,28 @@ async function build(
     writeFileSync(p.stateFile, JSON.stringify(state, null, 2));
     say('host agents');
     state.agents = await startAgents(hosts, state.api, p, say, opts.agentTuning);
+    state.networks = await labNetworks(state.api, say);
   }
   state.upSeconds = Math.round((Date.now() - started) / 100) / 10;
   writeFileSync(p.stateFile, JSON.stringify(state, null, 2));
   say(`lab up with ${hosts.length} host(s) in ${since()}`);
   return state;
+}
+
+/** The provider and external networks, through the API as its admin; none while it serves no Neutron API. */
+async function labNetworks(api: LabApi, say: (s: string) => void): Promise<LabNetworks | null> {
+  const session = await adminSession(api.url, {
+    username: 'admin',
+    password: api.adminPassword,
+    project: 'admin',
+  });
+  if (!(await networkApiAvailable(session))) {
+    say('networks not created: this API serves no Neutron networks yet');
+    return null;
+  }
+  const nets = await createLabNetworks(session);
+  say(`networks: provider (flat on br0, 10.99.0.0/24), external (flat on brx, 192.168.50.0/24)`);
+  return nets;
 }
 
 /** Keeps a warm libvirt capabilities cache for the next lab (only QEMU's capabilities, no host state). */
@@ -202,6 +230,8 @@ export async function labDown(opts: { stateDir: string; say?: (s: string) => voi
   const hosts = labHosts(p.stateDir);
   for (const h of hosts) if (await stopAgent(h)) say(`${h.name}: agent stopped`);
   if (await stopApi(p)) say('API stopped');
+  // before gluster stops, and before anything under the state dir is removed
+  if (await unmountApiStore(p)) say(`unmounted the API's image store ${p.apiStore}`);
   for (const h of hosts) {
     say(`${h.name}: stopping domains, libvirt daemons, store mount`);
     await stopHost(h, p, say);
@@ -232,6 +262,7 @@ export interface LabStatus {
   volume: string;
   hostsEntry: boolean;
   api: number | null;
+  apiStoreMounted: boolean;
 }
 
 export async function labStatus(stateDir: string): Promise<LabStatus> {
@@ -263,8 +294,18 @@ export async function labStatus(stateDir: string): Promise<LabStatus> {
     hosts.every((h) => h.netns && h.storeMounted && Object.values(h.daemons).every((d) => d !== null)) &&
     glusterd !== null &&
     volume === 'Started' &&
-    (!state.api || api !== null);
-  return { up, state, namespaces, hosts, glusterd, volume, hostsEntry: hostsEntryPresent(), api };
+    (!state.api || (api !== null && apiStoreMounted(p)));
+  return {
+    up,
+    state,
+    namespaces,
+    hosts,
+    glusterd,
+    volume,
+    hostsEntry: hostsEntryPresent(),
+    api,
+    apiStoreMounted: apiStoreMounted(p),
+  };
 }
 
 export function formatStatus(s: LabStatus): string {
@@ -289,6 +330,14 @@ export function formatStatus(s: LabStatus): string {
       `root ns: ${ROOT_LINK} ${ROOT_MGMT_IP} on brm: libvirtd, agents and guests are reachable from here`,
     );
   }
-  if (s.state?.api) lines.push(`api: ${s.state.api.url} ${pid(s.api)}; credentials ${s.state.api.openrc}`);
+  if (s.state?.api) {
+    lines.push(
+      `api: ${s.state.api.url} ${pid(s.api)}; credentials ${s.state.api.openrc}; image store ${s.apiStoreMounted ? 'mounted' : 'NOT mounted'}`,
+    );
+  }
+  if (s.state?.networks) {
+    const n = s.state.networks;
+    lines.push(`networks: provider ${n.provider.networkId} (br0), external ${n.external.networkId} (brx)`);
+  }
   return lines.join('\n');
 }

@@ -8,11 +8,14 @@ import {
   FAB_EXT_IP,
   FAB_MGMT_IP,
   FAB_NS,
+  HOST_EXT_BRIDGE,
+  HOST_TRUNK_IFACE,
   LAB_NS_PATTERN,
   MGMT_BRIDGE,
   MGMT_PREFIX,
   ROOT_LINK,
   ROOT_MGMT_IP,
+  TRUNK_BRIDGE,
   type LabHost,
 } from './topology.js';
 
@@ -47,11 +50,14 @@ async function uplink(ns: string | null, local: string, fabEnd: string, fabBridg
   await ipn(FAB_NS, 'link', 'set', fabEnd, 'master', fabBridge, 'up');
 }
 
-/** Fabric (brm, bre), the root ns link into brm, and the external client. */
+/** Fabric (brm, bre, the trunk switch brt), the root ns link into brm, and the external client. */
 export async function createFabric(): Promise<void> {
   await addNamespace(FAB_NS);
   await addBridge(FAB_NS, MGMT_BRIDGE, `${FAB_MGMT_IP}/${MGMT_PREFIX}`);
   await addBridge(FAB_NS, EXT_BRIDGE, `${FAB_EXT_IP}/${EXT_PREFIX}`);
+  // a plain bridge forwards tagged frames as they are: the hosts' VLANs stay apart by their tags
+  await ipn(FAB_NS, 'link', 'add', TRUNK_BRIDGE, 'type', 'bridge');
+  await ipn(FAB_NS, 'link', 'set', TRUNK_BRIDGE, 'up');
   // the fabric is a switch, not a router: clients reach guests only through what the hosts publish
   await run('ip', ['netns', 'exec', FAB_NS, 'sysctl', '-qw', 'net.ipv4.ip_forward=0']);
 
@@ -66,7 +72,10 @@ export async function createFabric(): Promise<void> {
   await ipn(CLI_NS, 'link', 'set', 'eth0', 'up');
 }
 
-/** One host: br0 (management address; guest taps join it) over an uplink into brm, ext0 into bre. */
+/**
+ * One host: br0 (management address; the provider network's taps join it) over an uplink into brm, brx
+ * (external address; the external network's bridge) over ext0 into bre, and trunk0 into brt for VLANs.
+ */
 export async function createHostNetwork(h: LabHost): Promise<void> {
   await addNamespace(h.netns);
   await uplink(h.netns, 'mgmt0', `h${h.index}-mgmt`, MGMT_BRIDGE);
@@ -75,8 +84,12 @@ export async function createHostNetwork(h: LabHost): Promise<void> {
   await ipn(h.netns, 'addr', 'add', `${h.mgmtIp}/${MGMT_PREFIX}`, 'dev', h.bridge);
   await ipn(h.netns, 'link', 'set', h.bridge, 'up');
   await uplink(h.netns, 'ext0', `h${h.index}-ext`, EXT_BRIDGE);
-  await ipn(h.netns, 'addr', 'add', `${h.extIp}/${EXT_PREFIX}`, 'dev', 'ext0');
-  await ipn(h.netns, 'link', 'set', 'ext0', 'up');
+  await ipn(h.netns, 'link', 'add', HOST_EXT_BRIDGE, 'type', 'bridge');
+  await ipn(h.netns, 'link', 'set', 'ext0', 'master', HOST_EXT_BRIDGE, 'up');
+  await ipn(h.netns, 'addr', 'add', `${h.extIp}/${EXT_PREFIX}`, 'dev', HOST_EXT_BRIDGE);
+  await ipn(h.netns, 'link', 'set', HOST_EXT_BRIDGE, 'up');
+  await uplink(h.netns, HOST_TRUNK_IFACE, `h${h.index}-trk`, TRUNK_BRIDGE);
+  await ipn(h.netns, 'link', 'set', HOST_TRUNK_IFACE, 'up');
   await run('ip', ['netns', 'exec', h.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
 }
 

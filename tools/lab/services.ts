@@ -3,7 +3,7 @@
  * network (every host reaches it there), and one host agent inside each host's namespaces.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/common/config/load.js';
 import { openDatabase } from '../../src/db/connection.js';
@@ -14,8 +14,9 @@ import { agentConf, apiConf, type AgentTuning } from './config-files.js';
 import { livePidFrom, pidAlive, stopByPidFile } from '../../src/common/pidfile.js';
 import { sleep, waitFor } from './exec.js';
 import { nsenterArgs } from './host.js';
+import { run, tryRun } from '../../src/common/exec.js';
 import { AGENT_MAIN, CLI_MAIN, apiHealthy, envWithout, openrcText, startDetached } from '../cli/daemons.js';
-import { ROOT_MGMT_IP, type LabHost, type LabPaths } from './topology.js';
+import { GLUSTER_VOLUME, ROOT_MGMT_IP, type LabHost, type LabPaths } from './topology.js';
 
 export interface LabApi {
   url: string;
@@ -32,15 +33,55 @@ export const AGENT_RPC_PORT = 5100;
 /** The environment of a lab daemon: nothing of the caller's kvmstack settings leaks in. */
 const daemonEnv = () => envWithout((k) => k.startsWith('KVMSTACK_'));
 
+/** Whether the Gluster volume is mounted at the API's store path in the root ns. */
+export function apiStoreMounted(p: LabPaths): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === p.apiStore && l.includes('fuse.glusterfs'));
+}
+
+/**
+ * The API runs in the root ns and writes Glance images to the store every host mounts: the same Gluster
+ * volume, mounted here too (its FUSE client lives until `lab down` unmounts it).
+ */
+export async function mountApiStore(p: LabPaths): Promise<void> {
+  if (apiStoreMounted(p)) return;
+  mkdirSync(p.apiStore, { recursive: true });
+  await run('mount', [
+    ...['-t', 'glusterfs', '-o', `log-file=${join(p.glusterLog, 'fuse-api.log')}`],
+    ...[`127.0.0.1:/${GLUSTER_VOLUME}`, p.apiStore],
+  ]);
+}
+
+/** Unmounts the API's store (lazily if busy) and removes the empty mount point; never deletes through a mount. */
+export async function unmountApiStore(p: LabPaths): Promise<boolean> {
+  let was = false;
+  if (apiStoreMounted(p)) {
+    was = true;
+    if ((await tryRun('umount', [p.apiStore], 15_000)).code !== 0) await tryRun('umount', ['-l', p.apiStore]);
+  }
+  if (apiStoreMounted(p)) throw new Error(`${p.apiStore} is still mounted`);
+  if (existsSync(p.apiStore)) rmdirSync(p.apiStore);
+  return was;
+}
+
 /** Configures, migrates and bootstraps a fresh API under <state>/api and starts it in the background. */
 export async function startApi(p: LabPaths, port: number): Promise<LabApi> {
   mkdirSync(p.api, { recursive: true, mode: 0o700 });
+  await mountApiStore(p);
   const configFile = join(p.api, 'kvmstack.conf');
   const enrollmentSecret = randomBytes(18).toString('base64url');
   const adminPassword = randomBytes(12).toString('base64url');
   writeFileSync(
     configFile,
-    apiConf({ dataDir: p.api, listen: ROOT_MGMT_IP, port, enrollmentSecret, adminPassword }),
+    apiConf({
+      dataDir: p.api,
+      listen: ROOT_MGMT_IP,
+      port,
+      enrollmentSecret,
+      adminPassword,
+      imageStoreDir: p.apiStore,
+    }),
     { mode: 0o600 },
   );
   const config = loadConfig({ file: configFile, env: {} });

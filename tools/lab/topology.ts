@@ -4,9 +4,13 @@
  * that and nothing of anyone else's.
  *
  *   root ns ── ks-lab0 10.99.0.254 ─┐            (the test process, the lab API; reaches every libvirtd)
- *   ks-fab:  brm 10.99.0.1/24  ◄────┴── hN-mgmt ── ks-hN: mgmt0 ∈ br0 10.99.0.1N   (management + guest L2)
- *            bre 192.168.50.1/24 ◄───── hN-ext  ── ks-hN: ext0 192.168.50.1N        (external network)
+ *   ks-fab:  brm 10.99.0.1/24  ◄────┴── hN-mgmt ── ks-hN: mgmt0 ∈ br0 10.99.0.1N   (management + provider L2)
+ *            bre 192.168.50.1/24 ◄───── hN-ext  ── ks-hN: ext0 ∈ brx 192.168.50.1N (external network)
  *                                ◄───── cli0    ── ks-cli: eth0 192.168.50.100       (an outside client)
+ *            brt (no address)    ◄───── hN-trk  ── ks-hN: trunk0                     (VLAN trunk)
+ *
+ * Each host's agent maps `provider:br0,external:brx` (bridge_mappings) and `trunk:trunk0`
+ * (physical_interface_mappings); the lab API gives project networks VLANs 100-199 on `trunk`.
  */
 import { join } from 'node:path';
 
@@ -18,6 +22,32 @@ export const LAB_NS_PATTERN = /^ks-(fab|cli|h[0-9]+)$/;
 export const ROOT_LINK = 'ks-lab0';
 export const MGMT_BRIDGE = 'brm';
 export const EXT_BRIDGE = 'bre';
+/** The fabric's VLAN trunk switch: carries tagged frames between the hosts' trunk0, no address. */
+export const TRUNK_BRIDGE = 'brt';
+/** Inside every host: the bridge holding ext0 and the host's external address (a mapped bridge). */
+export const HOST_EXT_BRIDGE = 'brx';
+export const HOST_TRUNK_IFACE = 'trunk0';
+/** What the lab's agents map, and the API's VLAN range on the trunk. */
+export const LAB_BRIDGE_MAPPINGS = `provider:br0,external:${HOST_EXT_BRIDGE}`;
+export const LAB_INTERFACE_MAPPINGS = `trunk:${HOST_TRUNK_IFACE}`;
+export const LAB_VLAN_RANGES = 'trunk:100:199';
+/** The Neutron networks `lab up` creates: the provider network on br0 and the external one on brx. */
+export const LAB_PROVIDER_NET = {
+  name: 'provider',
+  physnet: 'provider',
+  cidr: '10.99.0.0/24',
+  gateway: '10.99.0.1',
+  // clear of the fabric (.1), the hosts (.11-.18) and the root ns (.254)
+  pool: { start: '10.99.0.100', end: '10.99.0.199' },
+} as const;
+export const LAB_EXTERNAL_NET = {
+  name: 'external',
+  physnet: 'external',
+  cidr: '192.168.50.0/24',
+  gateway: '192.168.50.1',
+  // clear of the fabric (.1), the hosts (.11-.18) and the client (.100)
+  pool: { start: '192.168.50.128', end: '192.168.50.250' },
+} as const;
 export const MGMT_PREFIX = 24;
 export const EXT_PREFIX = 24;
 export const FAB_MGMT_IP = '10.99.0.1';
@@ -107,6 +137,8 @@ export function labPaths(stateDir: string) {
     glusterLog: join(gluster, 'log'),
     bricks: [join(gluster, 'bricks', 'b1'), join(gluster, 'bricks', 'b2')],
     api: join(stateDir, 'api'),
+    /** The Gluster volume mounted in the root ns, where the lab API writes Glance images. */
+    apiStore: join(stateDir, 'api-store'),
     /** Kept across labs: a warm libvirt capabilities cache saves each new libvirtd 8-12 s of QEMU probing. */
     seedCache: join(stateDir, 'seed', 'libvirt-cache'),
   };

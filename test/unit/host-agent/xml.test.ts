@@ -59,7 +59,7 @@ const FULL: DomainSpec = {
   ],
   nics: [
     { mac: 'fa:16:3e:12:34:56', bridge: 'brq-net1' },
-    { mac: 'fa:16:3e:ab:cd:ef', bridge: 'brq-net2', mtu: 1450 },
+    { mac: 'fa:16:3e:ab:cd:ef', bridge: 'brq-net2', mtu: 1450, target: 'tap5b2e9c1d-7a' },
   ],
   configDrive: { metaData: {}, networkData: {} },
   consoleLog: '/srv/kvmstack/store/instances/6f1c2a8e/console.log',
@@ -191,6 +191,9 @@ describe('domain XML', () => {
     bad(() => domainXml({ ...MINIMAL, memoryMb: 0 }, OWN, { virtType: 'qemu' }));
     bad(() => domainXml(MINIMAL, { generation: -1, owner: 'h' }, { virtType: 'qemu' }));
     bad(() => nicXml({ mac: '52:54:00:00:00:01', bridge: 'b', mtu: NaN }));
+    bad(() => nicXml({ mac: '52:54:00:00:00:01', bridge: 'b', target: 'tap0123456789abc' }));
+    bad(() => nicXml({ mac: '52:54:00:00:00:01', bridge: 'b', target: 'vnet0' }));
+    bad(() => nicXml({ mac: '52:54:00:00:00:01', bridge: 'b', target: "tap'x" }));
     assert.equal(escapeXml('💾 é'), '💾 é');
   });
 });
