@@ -3,7 +3,7 @@
 # then runs the independent suites in parallel and prints one summary line.
 #   unit + api   pure logic, and every route on SQLite and MariaDB (supertest against a real server)
 #   e2e          the real openstack CLI, openstacksdk and the all-in-one command
-#   tempest      Tempest 33 identity tests against a real kvmstack
+#   tempest      Tempest 33 identity, image and network tests against a real kvmstack
 #   lab          real libvirt/QEMU guests: the libvirt driver, the tiny image, the multi-host lab (GlusterFS)
 # KVMSTACK_TEST_SUITES=unit,api,e2e,tempest,lab selects suites. The lab runs after the others: its TCG guests
 # would compete with them for CPU.

@@ -1,9 +1,10 @@
 /**
- * Writes a tempest.conf for a running kvmstack, so Tempest's identity tests run against it.
+ * Writes a tempest.conf for a running kvmstack, so Tempest's identity, image and network tests run against it.
  *
- * What kvmstack serves is switched on, everything else off: only Keystone (v3) is available, so the tests of
- * other services are skipped by configuration, and each identity feature flag says what kvmstack really
- * implements (no trusts, no OS-* extensions, no security compliance, no v2).
+ * What kvmstack serves is switched on, everything else off: Keystone (v3), Glance and Neutron are available, so
+ * the tests of other services are skipped by configuration, and each feature flag says what kvmstack really
+ * implements (no trusts, no OS-* extensions, no security compliance, no v2; no image import or locations; no
+ * IPv6, routers or floating IPs yet).
  *
  * As a library: `tempestConf({...})` returns the file's text. As a command:
  *   node dist/test/tempest/tempest-conf.js --url http://127.0.0.1:5000 --password <admin password> [--out tempest.conf]
@@ -45,7 +46,7 @@ export const IDENTITY_FEATURES: Record<string, string> = {
 
 /**
  * Services Tempest may test besides identity (which Tempest always assumes: [service_available] has no
- * keystone switch). kvmstack serves identity only so far, so the tests of the others are skipped.
+ * keystone switch). Compute and block storage come with their issues; until then their tests are skipped.
  */
 export const SERVICES_AVAILABLE: Record<string, string> = {
   nova: 'false',

@@ -1,5 +1,5 @@
 /**
- * Tempest 33's identity tests against a real kvmstack: `kvmstack up` on a fresh data directory (SQLite, or
+ * Tempest 33's identity, image and network tests against a real kvmstack: `kvmstack up` on a fresh data directory (SQLite, or
  * MariaDB with KVMSTACK_TEMPEST_DB=mariadb), a generated tempest.conf, then `tempest run` on the tests listed
  * in claimed-tests.txt. Fails if any test that ran failed, if a claimed test did not pass, or if nothing passed.
  * KVMSTACK_TEMPEST_KEEP=1 keeps the temporary directory (tempest.conf, tempest.log, the API log) for debugging.
@@ -113,7 +113,7 @@ function runCollect(
   });
 }
 
-describe(`Tempest identity tests [${BACKEND}]`, { timeout: 30 * MINUTE }, () => {
+describe(`Tempest identity, image and network tests [${BACKEND}]`, { timeout: 30 * MINUTE }, () => {
   const work = mkdtempSync(join(tmpdir(), 'kvmstack-tempest-'));
   const configFile = join(work, 'kvmstack.conf');
   const dataDir = join(work, 'data');
@@ -205,7 +205,7 @@ describe(`Tempest identity tests [${BACKEND}]`, { timeout: 30 * MINUTE }, () => 
     const skipped = results.filter((r) => r.status === 'skip');
     const failed = results.filter((r) => !passed.includes(r) && !skipped.includes(r));
     console.log(
-      `tempest identity: ${passed.length} passed, ${failed.length} failed, ${skipped.length} skipped`,
+      `tempest: ${passed.length} passed, ${failed.length} failed, ${skipped.length} skipped`,
     );
 
     const claims = readClaims(CLAIMED);
@@ -216,7 +216,7 @@ describe(`Tempest identity tests [${BACKEND}]`, { timeout: 30 * MINUTE }, () => 
     ];
     const details = `\n${problems.join('\n')}\n--- tempest run (exit ${tempest.code}), last part ---\n${tempest.output.slice(-30000)}`;
     assert.ok(passed.length > 0, `no Tempest test passed${details}`);
-    assert.deepEqual(problems, [], `Tempest identity tests did not all pass${details}`);
+    assert.deepEqual(problems, [], `Tempest claimed tests did not all pass${details}`);
     assert.equal(tempest.code, 0, `tempest run exited ${tempest.code}${details}`);
   });
 });
