@@ -204,9 +204,7 @@ describe(`Tempest identity, image and network tests [${BACKEND}]`, { timeout: 30
     const passed = results.filter((r) => r.status === 'success' || r.status === 'xfail');
     const skipped = results.filter((r) => r.status === 'skip');
     const failed = results.filter((r) => !passed.includes(r) && !skipped.includes(r));
-    console.log(
-      `tempest: ${passed.length} passed, ${failed.length} failed, ${skipped.length} skipped`,
-    );
+    console.log(`tempest: ${passed.length} passed, ${failed.length} failed, ${skipped.length} skipped`);
 
     const claims = readClaims(CLAIMED);
     const unmet = claims.filter((re) => !passed.some((r) => re.test(r.id)));
