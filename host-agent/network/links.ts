@@ -15,6 +15,8 @@ export interface Link {
   /** VLAN devices: their id and parent. */
   vlanId: number | null;
   parent: string | null;
+  /** VXLAN devices: VNI, local address, UDP port and whether they learn remote MACs (absent: not VXLAN). */
+  vxlan?: { vni: number; local: string | null; port: number; learning: boolean };
 }
 
 interface IpLinkJson {
@@ -25,7 +27,10 @@ interface IpLinkJson {
   address?: string;
   ifalias?: string;
   link?: string;
-  linkinfo?: { info_kind?: string; info_data?: { id?: number } };
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { id?: number; local?: string; port?: number; learning?: boolean };
+  };
 }
 
 export function parseLinks(json: string): Map<string, Link> {
@@ -34,6 +39,7 @@ export function parseLinks(json: string): Map<string, Link> {
     // `ip` names a peer in another namespace "if12" / a VLAN parent as "eth0": only a parent in the same
     // namespace is usable, and `link` then is its plain name
     const kind = l.linkinfo?.info_kind ?? '';
+    const data = l.linkinfo?.info_data ?? {};
     out.set(l.ifname, {
       name: l.ifname,
       kind,
@@ -44,6 +50,16 @@ export function parseLinks(json: string): Map<string, Link> {
       alias: l.ifalias ?? null,
       vlanId: kind === 'vlan' ? (l.linkinfo?.info_data?.id ?? null) : null,
       parent: kind === 'vlan' ? (l.link ?? null) : null,
+      ...(kind === 'vxlan'
+        ? {
+            vxlan: {
+              vni: data.id ?? 0,
+              local: data.local ?? null,
+              port: data.port ?? 0,
+              learning: data.learning ?? false,
+            },
+          }
+        : {}),
     });
   }
   return out;
@@ -62,4 +78,16 @@ export async function readNamespaces(cmd: Runner): Promise<Set<string>> {
       .map((l) => l.split(' ')[0]?.trim())
       .filter((n): n is string => Boolean(n)),
   );
+}
+
+/** The flood list of a VXLAN device: the destinations of its all-zeros FDB entries (`bridge -j fdb show`). */
+export const FLOOD_MAC = '00:00:00:00:00:00';
+
+export function parseFloodDestinations(json: string): string[] {
+  const entries = JSON.parse(json || '[]') as { mac?: string; dst?: string }[];
+  return [...new Set(entries.filter((e) => e.mac === FLOOD_MAC && e.dst).map((e) => e.dst as string))].sort();
+}
+
+export async function readFloodDestinations(cmd: Runner, dev: string): Promise<string[]> {
+  return parseFloodDestinations(await cmd('bridge', ['-j', 'fdb', 'show', 'dev', dev]));
 }

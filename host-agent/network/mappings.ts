@@ -3,7 +3,7 @@
  * realizer (realizer.ts) turns a NetworkTarget into `ip` commands.
  */
 import { createHash } from 'node:crypto';
-import { bridgeNameFor, type RealizedNetwork } from '../../src/network/realization.js';
+import { bridgeNameFor, vxlanNameFor, type RealizedNetwork } from '../../src/network/realization.js';
 
 /** Linux's limit on interface names (IFNAMSIZ - 1). */
 export const IFNAME_MAX = 15;
@@ -78,9 +78,19 @@ export interface NetworkTarget {
   bridge: string;
   /** true: brq<id>, made and removed by kvmstack; false: a mapped bridge, used as it is and never changed. */
   ownBridge: boolean;
-  /** The device enslaved to an own bridge: a physical interface, or a VLAN sub-interface kvmstack makes. */
-  uplink: { name: string; vlan: { parent: string; vid: number } | null } | null;
+  /**
+   * The device enslaved to an own bridge: a physical interface, or a VLAN sub-interface or VXLAN device
+   * kvmstack makes.
+   */
+  uplink: {
+    name: string;
+    vlan: { parent: string; vid: number } | null;
+    vxlan?: { vni: number };
+  } | null;
 }
+
+/** VXLAN network identifiers are 24 bits; 0 is reserved. */
+const MAX_VNI = 16_777_215;
 
 /** The target of a network on this host, or why it cannot be realized here. */
 export function targetFor(
@@ -108,6 +118,12 @@ export function targetFor(
         ownBridge: true,
         uplink: { name: vlanDeviceName(parent, vid), vlan: { parent, vid } },
       };
+  } else if (net.networkType === 'vxlan') {
+    // over the management network, like Neutron linuxbridge's vxlan-<vni>: no physical network to map
+    const vni = net.segmentationId;
+    if (vni === null || !Number.isInteger(vni) || vni < 1 || vni > MAX_VNI)
+      return { unrealizable: `invalid VXLAN VNI ${String(vni)}` };
+    return { bridge: own, ownBridge: true, uplink: { name: vxlanNameFor(vni), vlan: null, vxlan: { vni } } };
   } else {
     return { unrealizable: `network type ${String(net.networkType)} is not supported by this agent` };
   }

@@ -17,9 +17,21 @@ import {
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { commandOf, livePidFrom, stopByPidFile } from '../../src/common/pidfile.js';
-import type { HostNetworkState, RealizedNetwork, RealizedPort } from '../../src/network/realization.js';
+import {
+  VXLAN_PORT,
+  type HostNetworkState,
+  type RealizedNetwork,
+  type RealizedPort,
+} from '../../src/network/realization.js';
 import { dhcpFiles, dnsmasqArgs, hostsFileText, optsFileText, servedSubnets } from './dnsmasq.js';
-import { readLinks, readNamespaces, type Link, type Runner } from './links.js';
+import {
+  FLOOD_MAC,
+  readFloodDestinations,
+  readLinks,
+  readNamespaces,
+  type Link,
+  type Runner,
+} from './links.js';
 import {
   ALIAS_PREFIX,
   aliasFor,
@@ -66,6 +78,8 @@ const REMOVE_ORDER = (l: Link) => (l.kind === 'bridge' ? 1 : 0);
 export class NetworkRealizer {
   private readonly dhcpRoot: string;
   private readonly alias: (networkId: string) => string;
+  /** The tunnel endpoints of the state being applied (HostNetworkState.tunnelLocalIp / tunnelPeers). */
+  private tunnel: { localIp: string; peers: string[] } | null = null;
 
   constructor(private readonly o: RealizerOptions) {
     this.dhcpRoot = join(o.stateDir, 'dhcp');
@@ -82,10 +96,15 @@ export class NetworkRealizer {
     const failed = new Set<string>();
     let links = await readLinks(this.o.cmd);
     const realizable: { net: RealizedNetwork; target: NetworkTarget }[] = [];
+    this.tunnel = state.tunnelLocalIp
+      ? { localIp: state.tunnelLocalIp, peers: [...new Set(state.tunnelPeers ?? [])].sort() }
+      : null;
     for (const net of state.networks) {
       const target = targetFor(net, this.o.mappings);
-      if (isTarget(target)) realizable.push({ net, target });
-      else unrealizable.push({ networkId: net.id, reason: target.unrealizable });
+      if (!isTarget(target)) unrealizable.push({ networkId: net.id, reason: target.unrealizable });
+      else if (target.uplink?.vxlan && !this.tunnel)
+        unrealizable.push({ networkId: net.id, reason: 'the state names no tunnel address for VXLAN' });
+      else realizable.push({ net, target });
     }
     const fail = (net: RealizedNetwork, err: unknown) => {
       const reason = err instanceof Error ? err.message : String(err);
@@ -137,10 +156,10 @@ export class NetworkRealizer {
     return { activePorts: activePorts.sort(), unrealizable, changes };
   }
 
-  /** Runs one changing command and records it. */
-  private async change(changes: string[], args: string[]): Promise<void> {
-    await this.o.cmd('ip', args);
-    changes.push(`ip ${args.join(' ')}`);
+  /** Runs one changing command (`ip`, or `bridge` for FDB entries) and records it. */
+  private async change(changes: string[], args: string[], file: 'ip' | 'bridge' = 'ip'): Promise<void> {
+    await this.o.cmd(file, args);
+    changes.push(`${file} ${args.join(' ')}`);
   }
 
   private async realizeNetwork(
@@ -215,6 +234,8 @@ export class NetworkRealizer {
       // the wire must be up for the tag to reach it; a mapped bridge is the operator's and stays as it is
       const p = links.get(parent);
       if (p && !p.up && !isMappedBridge(p)) await this.change(changes, ['link', 'set', 'dev', parent, 'up']);
+    } else if (t.uplink?.vxlan) {
+      await this.ensureVxlan(net, t, t.uplink.vxlan.vni, links, changes);
     } else if (t.uplink) {
       const name = t.uplink.name;
       const dev = links.get(name);
@@ -237,6 +258,70 @@ export class NetworkRealizer {
       if (now !== net.adminStateUp)
         await this.change(changes, ['link', 'set', 'dev', t.bridge, net.adminStateUp ? 'up' : 'down']);
     }
+  }
+
+  /**
+   * The network's VXLAN device in its bridge, as Neutron linuxbridge's vxlan-<vni>: `local` this host's tunnel
+   * address, the IANA port, and one all-zeros FDB entry per peer, so broadcast, multicast and unknown unicast
+   * are replicated to every other host (head-end replication, no multicast in the underlay). It learns: a
+   * unicast reply teaches it which host a MAC is behind, so known unicast goes to that one host only, and a
+   * migrated VM's announcement moves the entry. That spares the state every port's location (which would
+   * change every host's revision at each port binding), at the price of flooding the first packet to a MAC.
+   */
+  private async ensureVxlan(
+    net: RealizedNetwork,
+    t: NetworkTarget,
+    vni: number,
+    links: Map<string, Link>,
+    changes: string[],
+  ): Promise<void> {
+    const tunnel = this.tunnel!;
+    const alias = this.alias(net.id);
+    const name = t.uplink!.name;
+    const mtu = String(net.mtu);
+    let dev = links.get(name);
+    const fits = (d: Link) =>
+      d.kind === 'vxlan' &&
+      d.vxlan?.vni === vni &&
+      d.vxlan.local === tunnel.localIp &&
+      d.vxlan.port === VXLAN_PORT &&
+      d.vxlan.learning;
+    if (dev && !fits(dev)) {
+      // made for this network with other settings (the host's address changed): ours to replace
+      if (!dev.alias || !sameNetwork(dev.alias, net.id))
+        throw new Error(`${name} exists and is not VXLAN ${vni} from ${tunnel.localIp}`);
+      await this.change(changes, ['link', 'del', 'dev', name]);
+      dev = undefined;
+    }
+    if (!dev) {
+      const add = [
+        ...['link', 'add', 'name', name, 'mtu', mtu, 'type', 'vxlan', 'id', String(vni)],
+        ...['local', tunnel.localIp, 'dstport', String(VXLAN_PORT), 'learning'],
+      ];
+      await this.change(changes, add).catch((err: Error) => {
+        throw /Unknown device type|not supported/i.test(err.message)
+          ? new Error(`this kernel cannot make VXLAN devices (module vxlan): ${err.message}`)
+          : err;
+      });
+      await this.change(changes, ['link', 'set', 'dev', name, 'alias', alias]);
+    } else {
+      if (dev.alias !== alias) {
+        if (!sameNetwork(dev.alias, net.id)) throw new Error(`${name} exists and is not this network's`);
+        await this.change(changes, ['link', 'set', 'dev', name, 'alias', alias]);
+      }
+      if (dev.mtu !== net.mtu) await this.change(changes, ['link', 'set', 'dev', name, 'mtu', mtu]);
+    }
+    if (dev?.master !== t.bridge)
+      await this.change(changes, ['link', 'set', 'dev', name, 'master', t.bridge]);
+    if (!dev?.up) await this.change(changes, ['link', 'set', 'dev', name, 'up']);
+
+    const have = dev ? await readFloodDestinations(this.o.cmd, name) : [];
+    for (const peer of tunnel.peers)
+      if (!have.includes(peer))
+        await this.change(changes, ['fdb', 'append', FLOOD_MAC, 'dev', name, 'dst', peer], 'bridge');
+    for (const gone of have)
+      if (!tunnel.peers.includes(gone))
+        await this.change(changes, ['fdb', 'del', FLOOD_MAC, 'dev', name, 'dst', gone], 'bridge');
   }
 
   /** Bound ports' taps that exist here (libvirt made them) join the network's bridge, with its MTU. */
@@ -392,7 +477,7 @@ export class NetworkRealizer {
     const dhcpWanted = new Set<string>();
     for (const { net, target } of realizable) {
       if (target.ownBridge) keep.add(target.bridge);
-      if (target.uplink?.vlan) keep.add(target.uplink.name);
+      if (target.uplink?.vlan || target.uplink?.vxlan) keep.add(target.uplink.name);
       if (net.dhcp) {
         keep.add(dhcpNames(net.id, net.dhcp.port.id).bridgeEnd);
         dhcpWanted.add(net.id);

@@ -69,6 +69,8 @@ export async function hostNetworkState(db: Knex, host: Host, now: number): Promi
     db('subnet_host_routes').orderBy(['subnet_id', 'destination']),
   ]);
 
+  const tunnel = await tunnelEndpoints(db, host);
+
   const realized: RealizedNetwork[] = networks.map((n) => {
     const own = ports.filter((p) => p.network_id === n.id);
     const vmPorts: RealizedPort[] = own
@@ -125,8 +127,28 @@ export async function hostNetworkState(db: Knex, host: Host, now: number): Promi
       ports: vmPorts,
     };
   });
-  const revision = createHash('sha256').update(JSON.stringify(realized)).digest('hex').slice(0, 32);
-  return { revision, networks: realized };
+  const revision = createHash('sha256')
+    .update(JSON.stringify([realized, tunnel]))
+    .digest('hex')
+    .slice(0, 32);
+  return { revision, networks: realized, ...tunnel };
+}
+
+/**
+ * VXLAN endpoints: this host's management address and every other enrolled, not revoked host's (disabled or
+ * down hosts stay: their VMs may still run). Addresses equal to this host's are left out, so agents sharing
+ * one address (test clouds on one machine) never flood to themselves.
+ */
+async function tunnelEndpoints(
+  db: Knex,
+  host: Host,
+): Promise<{ tunnelLocalIp: string; tunnelPeers: string[] }> {
+  const ips = (await db('hosts')
+    .whereNull('revoked_at')
+    .whereNot({ id: host.id })
+    .pluck('host_ip')) as string[];
+  const peers = [...new Set(ips)].filter((ip) => ip && ip !== host.hostIp).sort();
+  return { tunnelLocalIp: host.hostIp, tunnelPeers: peers };
 }
 
 /** Applies an agent's report: the ports it has wired are ACTIVE, its other bound ports DOWN. */

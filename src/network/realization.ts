@@ -12,15 +12,28 @@
 export interface HostNetworkState {
   revision: string;
   networks: RealizedNetwork[];
+  /**
+   * VXLAN: this host's tunnel endpoint (the device's `local` address) and the endpoints its VXLAN devices
+   * flood to (head-end replication, one all-zeros FDB entry each). Both are management addresses as the hosts
+   * enrolled (hosts.host_ip), so every host floods to exactly the address its peer sends from; peers are every
+   * other enrolled, not revoked host, without duplicates and without this host's own address. Optional: a
+   * state without them (an older API) leaves VXLAN networks unrealizable.
+   */
+  tunnelLocalIp?: string;
+  tunnelPeers?: string[];
 }
 
 export interface RealizedNetwork {
   id: string;
   name: string;
-  /** Segment: flat or vlan on a physical network the agent maps to a bridge or an interface. */
-  networkType: 'flat' | 'vlan';
+  /**
+   * Segment: flat or vlan on a physical network the agent maps to a bridge or an interface, or vxlan over the
+   * hosts' management network (needs no mapping: realizable on every host).
+   */
+  networkType: 'flat' | 'vlan' | 'vxlan';
+  /** '' for vxlan (no physical network). */
   physicalNetwork: string;
-  /** VLAN id for vlan networks, null for flat. */
+  /** VLAN id for vlan networks, VNI for vxlan, null for flat. */
   segmentationId: number | null;
   mtu: number;
   adminStateUp: boolean;
@@ -94,11 +107,19 @@ export interface NetworkSyncReport {
   unrealizable: { networkId: string; reason: string }[];
 }
 
-/** Neutron linuxbridge's device names, so operators recognize them: brq<11>, tap<11>. */
+/** The IANA VXLAN port (Neutron linuxbridge's default udp_dstport). */
+export const VXLAN_PORT = 4789;
+
+/** Neutron linuxbridge's device names, so operators recognize them: brq<11>, tap<11>, vxlan-<vni>. */
 export function bridgeNameFor(networkId: string): string {
   return `brq${networkId.slice(0, 11)}`;
 }
 
 export function tapNameFor(portId: string): string {
   return `tap${portId.slice(0, 11)}`;
+}
+
+/** At most 14 characters (VNI ≤ 16777215), within Linux's 15. */
+export function vxlanNameFor(vni: number): string {
+  return `vxlan-${vni}`;
 }

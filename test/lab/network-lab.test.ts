@@ -2,7 +2,8 @@
  * Networks end to end on the lab: through the real Neutron API, a network + subnet + a port bound to a lab host
  * (binding:host_id); that host's agent realizes it (bridge, qdhcp namespace, dnsmasq); a "VM" namespace whose
  * veth is named like the port's tap and carries the port's MAC gets the port's address by DHCP, and the port
- * turns ACTIVE. Also checks what `lab up` made: the provider and external networks.
+ * turns ACTIVE. Also checks what `lab up` made: the provider and external networks, and that a project network
+ * (VXLAN, the lab API's tenant_network_type) spans two hosts: a VM on each gets its lease and they ping.
  * Needs root, libvirt, QEMU and GlusterFS (tools/install-deps.sh). Run under `flock /tmp/kvmstack-lab.lock`.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run, tryRun } from '../../src/common/exec.js';
-import { bridgeNameFor, tapNameFor } from '../../src/network/realization.js';
+import { bridgeNameFor, tapNameFor, vxlanNameFor } from '../../src/network/realization.js';
 import { dhcpNames } from '../../host-agent/network/mappings.js';
 import { waitFor } from '../../tools/lab/exec.js';
 import { inHost } from '../../tools/lab/host.js';
@@ -21,6 +22,8 @@ import { labUnavailable } from '../support/lab.js';
 
 const STATE_DIR = defaultStateDir();
 const VM_NS = 'kst-labvm1';
+/** The VXLAN test's "VMs", one per host. */
+const VX_NS = ['kst-labvx1', 'kst-labvx2'];
 const unavailable = labUnavailable();
 
 interface Port {
@@ -39,7 +42,7 @@ describe('networks on the lab', { timeout: 300_000 }, () => {
 
   before(async () => {
     if (unavailable) throw new Error(`the lab cannot run here: ${unavailable}`);
-    await tryRun('ip', ['netns', 'del', VM_NS]);
+    for (const ns of [VM_NS, ...VX_NS]) await tryRun('ip', ['netns', 'del', ns]);
     state = await labUp({ hosts: 2, stateDir: STATE_DIR, api: true });
     assert.ok(state.api, 'the lab has an API');
     s = await adminSession(state.api.url, {
@@ -59,7 +62,7 @@ describe('networks on the lab', { timeout: 300_000 }, () => {
           );
       }
     }
-    await tryRun('ip', ['netns', 'del', VM_NS]);
+    for (const ns of [VM_NS, ...VX_NS]) await tryRun('ip', ['netns', 'del', ns]);
     await labDown({ stateDir: STATE_DIR });
   });
 
@@ -232,6 +235,148 @@ describe('networks on the lab', { timeout: 300_000 }, () => {
         10_000,
         250,
       );
+    }),
+  );
+
+  it(
+    'a project network is VXLAN across hosts: a VM on ks-h1 and one on ks-h2 get their leases and ping',
+    tracked(async () => {
+      const h2 = labHost(STATE_DIR, 2);
+      const both = [h1, h2];
+      // no provider attributes: the lab API's tenant_network_type (vxlan) decides
+      const { network } = await neutron<{ network: { id: string; mtu: number } }>(s, 'POST', '/networks', {
+        network: { name: 'lab-vx' },
+      });
+      const shown = (await neutron<{ network: Record<string, unknown> }>(s, 'GET', `/networks/${network.id}`))
+        .network;
+      assert.equal(shown['provider:network_type'], 'vxlan');
+      assert.equal(shown['provider:physical_network'], null);
+      assert.equal(network.mtu, 1450);
+      const dev = vxlanNameFor(shown['provider:segmentation_id'] as number);
+      const brq = bridgeNameFor(network.id);
+      await neutron(s, 'POST', '/subnets', {
+        subnet: { network_id: network.id, ip_version: 4, cidr: '10.97.0.0/24', gateway_ip: null },
+      });
+      const t0 = Date.now();
+      const ports: Port[] = [];
+      for (const h of both)
+        ports.push(
+          (
+            await neutron<{ port: Port }>(s, 'POST', '/ports', {
+              port: { network_id: network.id, name: `vx-${h.name}`, 'binding:host_id': h.name },
+            })
+          ).port,
+        );
+
+      // each host: vxlan-<vni> in brq<id>, flooding to the other host's management address
+      const realizedMs: number[] = [];
+      for (const [i, h] of both.entries()) {
+        const peer = both[1 - i]!.mgmtIp;
+        await waitFor(
+          `${dev} in ${brq} on ${h.name}, flooding to ${peer}`,
+          async () =>
+            // not there yet: `ip` fails, and the check says no
+            (await inHost(h, 'ip', ['-j', 'link', 'show', 'dev', dev]).catch(() => '')).includes(
+              `"master":"${brq}"`,
+            ) &&
+            (await inHost(h, 'bridge', ['-j', 'fdb', 'show', 'dev', dev]).catch(() => '')).includes(
+              `"mac":"00:00:00:00:00:00","dst":"${peer}"`,
+            ),
+          20_000,
+          200,
+        ).catch(async (err: Error) => {
+          throw new Error(`${err.message}; links: ${await inHost(h, 'ip', ['-br', 'link'])}`);
+        });
+        realizedMs.push(Date.now() - t0);
+      }
+
+      // the "VMs": veths named like the ports' taps, with the ports' MACs
+      const leases: string[][] = [];
+      for (const [i, h] of both.entries()) {
+        const ns = VX_NS[i]!;
+        const port = ports[i]!;
+        const tap = tapNameFor(port.id);
+        await run('ip', ['netns', 'add', ns]);
+        await run('ip', [
+          '-n',
+          h.netns,
+          'link',
+          'add',
+          tap,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          'eth0',
+          'netns',
+          ns,
+        ]);
+        await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', port.mac_address, 'mtu', '1450', 'up']);
+        await waitFor(
+          `${tap} in ${brq}`,
+          async () =>
+            (await inHost(h, 'ip', ['-j', 'link', 'show', 'dev', tap])).includes(`"master":"${brq}"`),
+          10_000,
+          200,
+        );
+        const leaseFile = join(STATE_DIR, `${ns}.lease`);
+        const script = join(STATE_DIR, 'udhcpc-vx.sh');
+        writeFileSync(
+          script,
+          `#!/bin/sh\n[ "$1" = bound ] && echo "$ip $serverid $mtu" >"$LEASE_OUT"\nexit 0\n`,
+          {
+            mode: 0o755,
+          },
+        );
+        rmSync(leaseFile, { force: true });
+        await tryRun('env', [
+          `LEASE_OUT=${leaseFile}`,
+          ...['ip', 'netns', 'exec', ns, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f'],
+          ...['-t', '5', '-T', '1', '-O', 'mtu', '-s', script],
+        ]);
+        assert.ok(existsSync(leaseFile), `the VM on ${h.name} got no DHCP lease`);
+        leases.push(readFileSync(leaseFile, 'utf8').trim().split(' '));
+      }
+      const { ports: dhcpPorts } = await neutron<{ ports: Port[] }>(
+        s,
+        'GET',
+        `/ports?network_id=${network.id}&device_owner=network:dhcp`,
+      );
+      for (const [i, h] of both.entries()) {
+        const [ip, server, mtu] = leases[i]!;
+        assert.equal(ip, ports[i]!.fixed_ips[0]?.ip_address);
+        const own = dhcpPorts.find((p) => p['binding:host_id'] === h.name);
+        assert.equal(server, own?.fixed_ips[0]?.ip_address, `${h.name}'s own DHCP server answered`);
+        assert.equal(mtu, '1450');
+        await run('ip', ['-n', VX_NS[i]!, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+      }
+      const out = await run('ip', [
+        ...['netns', 'exec', VX_NS[0]!, 'ping', '-c', '5', '-i', '0.2', '-W', '2'],
+        leases[1]![0]!,
+      ]);
+      assert.match(out, /5 received/);
+      const rtt = /= [\d.]+\/([\d.]+)\//.exec(out)?.[1];
+      for (const p of ports)
+        await waitFor(
+          'the ports to turn ACTIVE',
+          async () => (await neutron<{ port: Port }>(s, 'GET', `/ports/${p.id}`)).port.status === 'ACTIVE',
+          15_000,
+          500,
+        );
+      console.log(
+        `# figures: ports bound → VXLAN realized on ks-h1 in ${realizedMs[0]} ms, on ks-h2 in ${realizedMs[1]} ms`,
+      );
+      console.log(`# figures: VM ks-h1 → VM ks-h2 over VXLAN: avg ping RTT ${rtt} ms`);
+
+      for (const p of ports) await neutron(s, 'DELETE', `/ports/${p.id}`);
+      await neutron(s, 'DELETE', `/networks/${network.id}`);
+      for (const h of both)
+        await waitFor(
+          `${dev} removed from ${h.name}`,
+          async () => (await tryRun('ip', ['-n', h.netns, 'link', 'show', dev])).code !== 0,
+          20_000,
+          250,
+        );
     }),
   );
 });

@@ -5,7 +5,9 @@ import {
   HOSTS_MARK,
   LAB_BRIDGE_MAPPINGS,
   LAB_INTERFACE_MAPPINGS,
+  LAB_TENANT_NETWORK_TYPE,
   LAB_VLAN_RANGES,
+  LAB_VNI_RANGES,
   type LabHost,
 } from './topology.js';
 
@@ -172,6 +174,10 @@ export function apiConf(a: {
     `store_name = ${LAB_STORE_NAME}`,
     '',
     '[network]',
+    // project networks are VXLAN over the management network: this kernel may lack 802.1Q, and VXLAN needs
+    // no switch; the trunk keeps serving admins' VLAN networks where the kernel has it
+    `tenant_network_type = ${LAB_TENANT_NETWORK_TYPE}`,
+    `vni_ranges = ${LAB_VNI_RANGES}`,
     `network_vlan_ranges = ${LAB_VLAN_RANGES}`,
     '',
   ].join('\n');

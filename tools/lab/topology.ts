@@ -10,7 +10,8 @@
  *            brt (no address)    ◄───── hN-trk  ── ks-hN: trunk0                     (VLAN trunk)
  *
  * Each host's agent maps `provider:br0,external:brx` (bridge_mappings) and `trunk:trunk0`
- * (physical_interface_mappings); the lab API gives project networks VLANs 100-199 on `trunk`.
+ * (physical_interface_mappings); the lab API gives project networks VXLAN VNIs 1-1000, tunnelled between the
+ * hosts' management addresses (vxlan-<vni> in each host), and admins VLANs 100-199 on `trunk`.
  */
 import { join } from 'node:path';
 
@@ -31,6 +32,8 @@ export const HOST_TRUNK_IFACE = 'trunk0';
 export const LAB_BRIDGE_MAPPINGS = `provider:br0,external:${HOST_EXT_BRIDGE}`;
 export const LAB_INTERFACE_MAPPINGS = `trunk:${HOST_TRUNK_IFACE}`;
 export const LAB_VLAN_RANGES = 'trunk:100:199';
+export const LAB_TENANT_NETWORK_TYPE = 'vxlan';
+export const LAB_VNI_RANGES = '1:1000';
 /** The Neutron networks `lab up` creates: the provider network on br0 and the external one on brx. */
 export const LAB_PROVIDER_NET = {
   name: 'provider',

@@ -313,7 +313,15 @@ export const OPTIONS = [
     type: 'string',
     default: 'vlan',
     description:
-      'Segment type given to networks created without provider attributes (project networks); only vlan is supported.',
+      'Segment type given to networks created without provider attributes (project networks): vlan (from network_vlan_ranges) or vxlan (from vni_ranges).',
+  },
+  {
+    section: 'network',
+    name: 'vni_ranges',
+    type: 'string',
+    default: '1:1000',
+    description:
+      'VXLAN network identifiers project networks are allocated from, as min:max, comma separated (ML2 [ml2_type_vxlan] vni_ranges); admins may give any VNI from 1 to 16777215.',
   },
   {
     section: 'network',

@@ -1,15 +1,26 @@
 /**
- * A network's one segment (ML2's flat and vlan type drivers): provider attributes from an admin, or a VLAN
- * allocated from [network] network_vlan_ranges for a project network. Uniqueness is the database's job:
- * networks has unique (physical_network, segment_key), segment_key being the VLAN id or 0 for flat, so a taken
- * VLAN or a second flat network on a physnet fails on insert (409), and a racing allocation retries.
+ * A network's one segment (ML2's flat, vlan and vxlan type drivers): provider attributes from an admin, or a
+ * VLAN or VNI allocated from [network] network_vlan_ranges / vni_ranges for a project network. Uniqueness is
+ * the database's job: networks has unique (physical_network, segment_key), segment_key being the VLAN id or
+ * VNI (0 for flat), so a taken VLAN or VNI or a second flat network on a physnet fails on insert (409), and a
+ * racing allocation retries. VXLAN networks have no physical network: they are stored with '' (no physnet
+ * can be named '': flat and vlan require one), which makes the VNI unique cloud-wide; the view shows null.
  */
 import type { Knex } from 'knex';
 import type { Config } from '../../common/config/options.js';
 import { conflict, invalidInput, ServiceUnavailable } from '../common/errors.js';
 
+export type NetworkType = 'flat' | 'vlan' | 'vxlan';
+
+/** The physical_network column of VXLAN networks (the column is NOT NULL and part of the unique key). */
+export const TUNNEL_PHYSNET = '';
+/** VXLAN network identifiers are 24 bits; 0 is not usable. */
+export const MAX_VNI = 16_777_215;
+/** Neutron's VXLAN overhead over IPv4 (IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14). */
+export const VXLAN_OVERHEAD = 50;
+
 export interface Segment {
-  networkType: 'flat' | 'vlan';
+  networkType: NetworkType;
   physicalNetwork: string;
   segmentationId: number | null;
 }
@@ -37,11 +48,43 @@ export function parseVlanRanges(text: string): VlanRange[] {
     });
 }
 
+/** "1:1000,5000:5999" → ranges (ML2's vni_ranges). */
+export function parseVniRanges(text: string): { min: number; max: number }[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [lo, hi, extra] = entry.split(':');
+      const min = Number(lo);
+      const max = Number(hi ?? lo);
+      if (
+        extra !== undefined ||
+        !Number.isInteger(min) ||
+        !Number.isInteger(max) ||
+        min < 1 ||
+        max > MAX_VNI ||
+        min > max
+      )
+        throw new Error(`[network] vni_ranges: invalid entry '${entry}'`);
+      return { min, max };
+    });
+}
+
 export const segmentKey = (s: Segment): number => s.segmentationId ?? 0;
+
+/** The largest MTU a network of this type may have (ML2 get_mtu: tunnels lose their encapsulation). */
+export function maxMtu(config: Config, type: string): number {
+  return type === 'vxlan' ? config.network.default_mtu - VXLAN_OVERHEAD : config.network.default_mtu;
+}
 
 /** What the provider attributes of a create ask for: a full segment, or a VLAN to allocate (on a physnet). */
 export type SegmentRequest =
-  { kind: 'exact'; segment: Segment } | { kind: 'allocate'; physnet: string | null };
+  { kind: 'exact'; segment: Segment } | { kind: 'allocate'; type: 'vlan' | 'vxlan'; physnet: string | null };
+
+/** The type of the network a request makes. */
+export const requestType = (r: SegmentRequest): NetworkType =>
+  r.kind === 'exact' ? r.segment.networkType : r.type;
 
 export function segmentRequest(
   config: Config,
@@ -49,11 +92,10 @@ export function segmentRequest(
 ): SegmentRequest {
   const given = attrs.type !== undefined || attrs.physnet !== undefined || attrs.segId !== undefined;
   if (!given) {
-    if (config.network.tenant_network_type !== 'vlan')
-      throw new Error(
-        `[network] tenant_network_type '${config.network.tenant_network_type}' is not supported`,
-      );
-    return { kind: 'allocate', physnet: null };
+    const tenant = config.network.tenant_network_type;
+    if (tenant !== 'vlan' && tenant !== 'vxlan')
+      throw new Error(`[network] tenant_network_type '${tenant}' is not supported (vlan or vxlan)`);
+    return { kind: 'allocate', type: tenant, physnet: null };
   }
   const type = attrs.type as string | undefined;
   const physnet = (attrs.physnet ?? null) as string | null;
@@ -74,7 +116,7 @@ export function segmentRequest(
     const ranges = parseVlanRanges(config.network.network_vlan_ranges);
     if (physnet !== null && !ranges.some((r) => r.physnet === physnet))
       throw invalidInput(`physical_network '${physnet}' unknown for VLAN provider network`);
-    if (segId === null) return { kind: 'allocate', physnet };
+    if (segId === null) return { kind: 'allocate', type: 'vlan', physnet };
     if (physnet === null)
       throw invalidInput('segmentation_id requires physical_network for VLAN provider network');
     if (segId < 1 || segId > 4094) throw invalidInput('segmentation_id out of range (1 through 4094)');
@@ -83,7 +125,53 @@ export function segmentRequest(
       segment: { networkType: 'vlan', physicalNetwork: physnet, segmentationId: segId },
     };
   }
+  if (type === 'vxlan') {
+    // ML2 TunnelTypeDriver.validate_provider_segment
+    if (physnet) throw invalidInput('provider:physical_network specified for vxlan network');
+    if (segId === null) return { kind: 'allocate', type: 'vxlan', physnet: null };
+    if (segId < 1 || segId > MAX_VNI)
+      throw invalidInput(`segmentation_id out of range (1 through ${MAX_VNI})`);
+    return {
+      kind: 'exact',
+      segment: { networkType: 'vxlan', physicalNetwork: TUNNEL_PHYSNET, segmentationId: segId },
+    };
+  }
   throw invalidInput(`network_type value '${type}' not supported`);
+}
+
+/** A segment of the requested type from the tenant ranges. */
+export async function allocateSegment(
+  trx: Knex,
+  config: Config,
+  request: Extract<SegmentRequest, { kind: 'allocate' }>,
+): Promise<Segment> {
+  return request.type === 'vxlan' ? allocateVni(trx, config) : allocateVlan(trx, config, request.physnet);
+}
+
+const noNetworkAvailable = () =>
+  new ServiceUnavailable('Unable to create the network. No tenant network is available for allocation.', {
+    type: 'NoNetworkAvailable',
+  });
+
+/**
+ * The lowest free VNI of vni_ranges, read in the caller's transaction (a lost race is refused by the unique
+ * key and retried, as for VLANs). Only taken VNIs inside a range are read, so a large range costs no more
+ * than the networks that exist.
+ */
+export async function allocateVni(trx: Knex, config: Config): Promise<Segment> {
+  for (const r of parseVniRanges(config.network.vni_ranges)) {
+    const used = new Set(
+      (
+        (await trx('networks')
+          .where({ physical_network: TUNNEL_PHYSNET })
+          .whereBetween('segment_key', [r.min, r.max])
+          .pluck('segment_key')) as (number | string)[]
+      ).map(Number),
+    );
+    for (let v = r.min; v <= r.max; v++)
+      if (!used.has(v)) return { networkType: 'vxlan', physicalNetwork: TUNNEL_PHYSNET, segmentationId: v };
+  }
+  throw noNetworkAvailable();
 }
 
 /**
@@ -106,16 +194,16 @@ export async function allocateVlan(trx: Knex, config: Config, physnet: string | 
     for (let v = r.min as number; v <= (r.max as number); v++)
       if (!used.has(v)) return { networkType: 'vlan', physicalNetwork: r.physnet, segmentationId: v };
   }
-  throw new ServiceUnavailable(
-    'Unable to create the network. No tenant network is available for allocation.',
-    {
-      type: 'NoNetworkAvailable',
-    },
-  );
+  throw noNetworkAvailable();
 }
 
 /** The 409 for a segment the unique key refused. */
 export function segmentInUse(s: Segment) {
+  if (s.networkType === 'vxlan')
+    return conflict(
+      'TunnelIdInUse',
+      `Unable to create the network. The tunnel ID ${s.segmentationId} is in use.`,
+    );
   return s.networkType === 'flat'
     ? conflict(
         'FlatNetworkInUse',

@@ -19,7 +19,15 @@ import {
 } from '../common/standard-attrs.js';
 import { lockRow, withRetry } from '../common/db.js';
 import { setPortSecurityGroups } from '../security-groups/port-bindings.js';
-import { allocateVlan, segmentInUse, segmentKey, segmentRequest, type Segment } from './segments.js';
+import {
+  allocateSegment,
+  maxMtu,
+  requestType,
+  segmentInUse,
+  segmentKey,
+  segmentRequest,
+  type Segment,
+} from './segments.js';
 import { networkView, type NetworkRow } from './view.js';
 
 registerQuotaUsage('network', countRows('networks'));
@@ -70,10 +78,11 @@ export interface NetworkCreate {
   attrs: Record<string, unknown>;
 }
 
-function checkMtu(config: Config, mtu: unknown): number {
-  const value = mtu === undefined ? config.network.default_mtu : (mtu as number);
-  if (value > config.network.default_mtu)
-    throw invalidInput(`Requested MTU is too big, maximum is ${config.network.default_mtu}`);
+/** The MTU of a network of this type: the largest it may have unless a smaller one is asked for. */
+function checkMtu(config: Config, type: string, mtu: unknown): number {
+  const max = maxMtu(config, type);
+  const value = mtu === undefined ? max : (mtu as number);
+  if (value > max) throw invalidInput(`Requested MTU is too big, maximum is ${max}`);
   if (value < 68) throw invalidInput(`Requested MTU is too small, minimum is 68`);
   return value;
 }
@@ -97,17 +106,12 @@ export async function createNetworks(
 ): Promise<string[]> {
   const prepared = items.map(({ projectId, attrs }) => {
     const tags = attrs.tags === undefined ? [] : validateTags(attrs.tags, 'network');
-    return {
-      projectId,
-      attrs,
-      tags,
-      mtu: checkMtu(config, attrs.mtu),
-      request: segmentRequest(config, {
-        type: attrs['provider:network_type'],
-        physnet: attrs['provider:physical_network'],
-        segId: attrs['provider:segmentation_id'],
-      }),
-    };
+    const request = segmentRequest(config, {
+      type: attrs['provider:network_type'],
+      physnet: attrs['provider:physical_network'],
+      segId: attrs['provider:segmentation_id'],
+    });
+    return { projectId, attrs, tags, mtu: checkMtu(config, requestType(request), attrs.mtu), request };
   });
   let refused: Segment | null = null;
   return withRetry(
@@ -119,7 +123,7 @@ export async function createNetworks(
       for (const [projectId, n] of counts) await checkQuota(trx, projectId, 'network', n);
       for (const p of prepared) {
         const segment =
-          p.request.kind === 'exact' ? p.request.segment : await allocateVlan(trx, config, p.request.physnet);
+          p.request.kind === 'exact' ? p.request.segment : await allocateSegment(trx, config, p.request);
         const id = newUuid();
         try {
           await trx('networks').insert({
@@ -170,14 +174,14 @@ export async function updateNetwork(
   for (const key of ['shared', 'router:external'])
     if (attrs[key] !== undefined) enforce(caller.isAdmin, `update_network:${key}`);
   for (const key of PROVIDER) if (attrs[key] !== undefined) enforce(caller.isAdmin, `update_network:${key}`);
-  const mtu = attrs.mtu === undefined ? undefined : checkMtu(config, attrs.mtu);
   await withRetry(db, async (trx) => {
     const row = await getVisibleNetwork(trx, caller, id);
+    const mtu = attrs.mtu === undefined ? undefined : checkMtu(config, row.network_type, attrs.mtu);
     enforce(caller.isAdmin || row.project_id === caller.projectId, 'update_network');
     checkRevision(expectedRevision, row.revision_number);
     const provider: Record<string, unknown> = {
       'provider:network_type': row.network_type,
-      'provider:physical_network': row.physical_network,
+      'provider:physical_network': row.physical_network || null,
       'provider:segmentation_id': row.segmentation_id === null ? null : Number(row.segmentation_id),
     };
     for (const key of PROVIDER)

@@ -44,7 +44,8 @@ export function networkView(
     ...(admin
       ? {
           'provider:network_type': row.network_type,
-          'provider:physical_network': row.physical_network,
+          // VXLAN networks are stored with '' (segments.ts TUNNEL_PHYSNET): Neutron shows null
+          'provider:physical_network': row.physical_network || null,
           'provider:segmentation_id': row.segmentation_id === null ? null : Number(row.segmentation_id),
         }
       : {}),

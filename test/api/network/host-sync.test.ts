@@ -179,6 +179,48 @@ for (const backend of testBackends()) {
       );
     });
 
+    it('a VXLAN network reaches every host with its VNI and the other hosts as tunnel peers', async () => {
+      const net = (
+        await neutron('post', 'networks', {
+          network: { name: 'vx-net', 'provider:network_type': 'vxlan', 'provider:segmentation_id': 4242 },
+        })
+      ).network;
+      const h1 = await sync('h1');
+      const seen = h1.networks.find((n) => n.id === net.id);
+      assert.ok(seen, 'the network is realized on every host');
+      assert.equal(seen.networkType, 'vxlan');
+      assert.equal(seen.physicalNetwork, '');
+      assert.equal(seen.segmentationId, 4242);
+      assert.equal(seen.mtu, 1450);
+      assert.equal(h1.tunnelLocalIp, '10.0.0.1');
+      assert.deepEqual(h1.tunnelPeers, ['10.0.0.2']);
+      const h2 = await sync('h2');
+      assert.equal(h2.tunnelLocalIp, '10.0.0.2');
+      assert.deepEqual(h2.tunnelPeers, ['10.0.0.1']);
+
+      // a host joins: everyone floods to it too, and their revision says so; it leaves: it is dropped again
+      const res = await api.http.post('/kvmstack/v1/hosts/enroll').send({
+        enrollment_secret: SECRET,
+        hostname: 'h3',
+        host_uuid: '00000000-0000-4000-8000-000000000003',
+        host_ip: '10.0.0.3',
+        rpc_url: 'http://10.0.0.3:5100',
+        inventory: {},
+      });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const joined = await sync('h1');
+      assert.deepEqual(joined.tunnelPeers, ['10.0.0.2', '10.0.0.3']);
+      assert.notEqual(joined.revision, h1.revision, 'a new peer is a new revision');
+      await api.http
+        .post(`/kvmstack/v1/hosts/${res.body.host.id}/revoke`)
+        .set('X-Auth-Token', admin)
+        .expect(200);
+      const left = await sync('h1');
+      assert.deepEqual(left.tunnelPeers, ['10.0.0.2'], 'a revoked host is no peer');
+      assert.equal(left.revision, h1.revision);
+      await neutron('delete', `networks/${net.id}`);
+    });
+
     it('refuses a sync without the host credential or for another host', async () => {
       const body = { appliedRevision: null, activePorts: [], unrealizable: [] };
       const anon = await api.http.post(`/kvmstack/v1/hosts/${hosts.h1.id}/network`).send(body);

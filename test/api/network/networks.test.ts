@@ -104,7 +104,7 @@ for (const backend of testBackends()) {
       );
       assert.equal(await count(db, 'networks'), before + 1, 'refused creates leave no row');
       for (const bad of [
-        { 'provider:network_type': 'vxlan' },
+        { 'provider:network_type': 'gre' },
         {
           'provider:network_type': 'vlan',
           'provider:physical_network': 'nope',
@@ -126,6 +126,81 @@ for (const backend of testBackends()) {
         assertNeutronError(await call(u.admin, 'post', '/networks', { network: bad }), 400, 'InvalidInput');
       await call(u.admin, 'delete', `/networks/${v1.body.network.id}`).expect(204);
       await call(u.admin, 'delete', `/networks/${f1.body.network.id}`).expect(204);
+    });
+
+    it('vxlan provider networks: a VNI given or allocated, no physical network, MTU 50 below the default', async () => {
+      assertNeutronError(
+        await call(u.a, 'post', '/networks', { network: { 'provider:network_type': 'vxlan' } }),
+        403,
+        'PolicyNotAuthorized',
+      );
+      const before = await count(db, 'networks');
+      const x = { 'provider:network_type': 'vxlan', 'provider:segmentation_id': 5000 };
+      const v1 = await call(u.admin, 'post', '/networks', { network: { name: 'vx5000', ...x } });
+      assert.equal(v1.status, 201, JSON.stringify(v1.body));
+      assert.equal(v1.body.network['provider:network_type'], 'vxlan');
+      assert.equal(v1.body.network['provider:physical_network'], null);
+      assert.equal(v1.body.network['provider:segmentation_id'], 5000, 'admins may go outside vni_ranges');
+      assert.equal(v1.body.network.mtu, 1450);
+      assertNeutronError(
+        await call(u.admin, 'post', '/networks', { network: x }),
+        409,
+        'TunnelIdInUse',
+        /tunnel ID 5000 is in use/,
+      );
+      // the same number as a VLAN elsewhere is another segment
+      const vlan42 = await call(u.admin, 'post', '/networks', {
+        network: {
+          'provider:network_type': 'vlan',
+          'provider:physical_network': 'physnet2',
+          'provider:segmentation_id': 42,
+        },
+      });
+      assert.equal(vlan42.status, 201, JSON.stringify(vlan42.body));
+      const vx42 = await call(u.admin, 'post', '/networks', {
+        network: { 'provider:network_type': 'vxlan', 'provider:segmentation_id': 42, mtu: 1400 },
+      });
+      assert.equal(vx42.status, 201, JSON.stringify(vx42.body));
+      assert.equal(vx42.body.network.mtu, 1400);
+      // no VNI: the lowest free one of vni_ranges (default 1:1000)
+      const auto = await call(u.admin, 'post', '/networks', {
+        network: { 'provider:network_type': 'vxlan' },
+      });
+      assert.equal(auto.status, 201, JSON.stringify(auto.body));
+      assert.equal(auto.body.network['provider:segmentation_id'], 1);
+      const asA = await call(u.admin, 'get', `/networks/${auto.body.network.id}`);
+      assert.equal(asA.body.network['provider:physical_network'], null);
+      assert.equal(await count(db, 'networks'), before + 4);
+      for (const [bad, msg] of [
+        [
+          { 'provider:physical_network': 'physnet1' },
+          /provider:physical_network specified for vxlan network/,
+        ],
+        [{ 'provider:segmentation_id': 0 }, /out of range \(1 through 16777215\)/],
+        [{ 'provider:segmentation_id': 16_777_216 }, /out of range/],
+        [{ 'provider:segmentation_id': 77, mtu: 1451 }, /Requested MTU is too big, maximum is 1450/],
+        [{ mtu: 1500 }, /maximum is 1450/],
+      ] as [Record<string, unknown>, RegExp][])
+        assertNeutronError(
+          await call(u.admin, 'post', '/networks', { network: { 'provider:network_type': 'vxlan', ...bad } }),
+          400,
+          'InvalidInput',
+          msg,
+        );
+      assertNeutronError(
+        await call(u.admin, 'put', `/networks/${v1.body.network.id}`, { network: { mtu: 1451 } }),
+        400,
+        'InvalidInput',
+        /maximum is 1450/,
+      );
+      const upd = await call(u.admin, 'put', `/networks/${v1.body.network.id}`, {
+        network: { mtu: 1300, 'provider:physical_network': null, 'provider:segmentation_id': 5000 },
+      });
+      assert.equal(upd.status, 200, JSON.stringify(upd.body));
+      assert.equal(upd.body.network.mtu, 1300);
+      assert.equal(await count(db, 'networks'), before + 4, 'refused creates leave no row');
+      for (const r of [v1, vlan42, vx42, auto])
+        await call(u.admin, 'delete', `/networks/${r.body.network.id}`).expect(204);
     });
 
     it('tenant VLANs run out: 503 NoNetworkAvailable; concurrent creates never share a VLAN', async () => {
@@ -285,6 +360,75 @@ for (const backend of testBackends()) {
         ['b1', 'b2'],
       );
       for (const n of good.body.networks) await call(u.a, 'delete', `/networks/${n.id}`).expect(204);
+    });
+  });
+
+  describe(`Neutron project networks on VXLAN [${backend}]`, () => {
+    let api: TestApi;
+    let u: NeutronUsers;
+    let db: Knex;
+    let call: ReturnType<typeof client>;
+    before(async () => {
+      api = await startTestApi(backend, {
+        overrides: { 'network.tenant_network_type': 'vxlan', 'network.vni_ranges': '7:8, 20:20' },
+      });
+      u = await neutronUsers(api, 'vxl');
+      db = openDb(api);
+      call = client(api);
+    });
+    after(async () => {
+      await db.destroy();
+      await api.close();
+    });
+
+    it('a project network gets a VNI, MTU 1450; concurrent creates never share one and run out with 503', async () => {
+      const created = await Promise.all(
+        [0, 1, 2, 3, 4].map((i) =>
+          call(i % 2 ? u.a : u.b, 'post', '/networks', { network: { name: `vx${i}` } }),
+        ),
+      );
+      const ok = created.filter((r) => r.status === 201);
+      assert.equal(ok.length, 3, JSON.stringify(created.map((r) => [r.status, r.body])));
+      for (const r of created.filter((x) => x.status !== 201))
+        assertNeutronError(r, 503, 'NoNetworkAvailable', /No tenant network is available/);
+      for (const r of ok) {
+        assert.equal(r.body.network.mtu, 1450);
+        assert.ok(!('provider:network_type' in r.body.network));
+      }
+      const rows = await db('networks').whereIn(
+        'id',
+        ok.map((r) => r.body.network.id),
+      );
+      assert.deepEqual(
+        rows.map((r) => Number(r.segmentation_id)).sort((a, b) => a - b),
+        [7, 8, 20],
+      );
+      assert.ok(rows.every((r) => r.network_type === 'vxlan' && r.physical_network === ''));
+      const shown = (await call(u.admin, 'get', `/networks/${ok[0]!.body.network.id}`)).body.network;
+      assert.equal(shown['provider:network_type'], 'vxlan');
+      assert.equal(shown['provider:physical_network'], null);
+      // an admin asking for a taken VNI is refused; a freed one is handed out again
+      assertNeutronError(
+        await call(u.admin, 'post', '/networks', {
+          network: { 'provider:network_type': 'vxlan', 'provider:segmentation_id': 8 },
+        }),
+        409,
+        'TunnelIdInUse',
+      );
+      const eight = ok.find((r) => rows.find((x) => x.id === r.body.network.id)!.segmentation_id == 8)!;
+      const token = eight.body.network.project_id === u.projectA ? u.a : u.b;
+      await call(token, 'delete', `/networks/${eight.body.network.id}`).expect(204);
+      const again = await call(u.a, 'post', '/networks', { network: { name: 'again' } });
+      assert.equal(again.status, 201, JSON.stringify(again.body));
+      const vni = (await db('networks').where({ id: again.body.network.id }).first()).segmentation_id;
+      assert.equal(Number(vni), 8);
+      // VLANs stay available to admins on their physical networks
+      const vlan = await call(u.admin, 'post', '/networks', {
+        network: { 'provider:network_type': 'vlan', 'provider:physical_network': 'physnet1' },
+      });
+      assert.equal(vlan.status, 201, JSON.stringify(vlan.body));
+      assert.equal(vlan.body.network['provider:network_type'], 'vlan');
+      assert.equal(vlan.body.network.mtu, 1500);
     });
   });
 }

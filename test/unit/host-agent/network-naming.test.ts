@@ -6,12 +6,13 @@ import { describe, it } from 'node:test';
 import { loadAgentConfig } from '../../../host-agent/config.js';
 import {
   dhcpNames,
+  IFNAME_MAX,
   parseMappings,
   targetFor,
   vlanDeviceName,
   type NetworkMappings,
 } from '../../../host-agent/network/mappings.js';
-import { parseLinks } from '../../../host-agent/network/links.js';
+import { parseFloodDestinations, parseLinks } from '../../../host-agent/network/links.js';
 
 const NET = '5f0c1d2e-3b4a-4c5d-8e6f-708192a3b4c5';
 
@@ -96,7 +97,7 @@ describe('device names', () => {
 
 describe('targetFor', () => {
   const net = (
-    networkType: 'flat' | 'vlan',
+    networkType: 'flat' | 'vlan' | 'vxlan',
     physicalNetwork: string,
     segmentationId: number | null = null,
   ) => ({
@@ -130,6 +131,20 @@ describe('targetFor', () => {
       ownBridge: true,
       uplink: { name: 'eth1.5', vlan: { parent: 'eth1', vid: 5 } },
     });
+  });
+
+  it('vxlan: brq<id> holding vxlan-<vni>, on any host (no physical network), VNI checked', () => {
+    assert.deepEqual(targetFor(net('vxlan', '', 16_777_215), m), {
+      bridge: 'brq5f0c1d2e-3b',
+      ownBridge: true,
+      uplink: { name: 'vxlan-16777215', vlan: null, vxlan: { vni: 16_777_215 } },
+    });
+    assert.ok('vxlan-16777215'.length <= IFNAME_MAX);
+    for (const bad of [null, 0, 16_777_216])
+      assert.match(
+        (targetFor(net('vxlan', '', bad), m) as { unrealizable: string }).unrealizable,
+        /invalid VXLAN VNI/,
+      );
   });
 
   it('a host-local physical network: an isolated bridge, no tag', () => {
@@ -193,6 +208,48 @@ describe('parseLinks', () => {
     assert.equal(links.get('eth2.100')?.parent, 'eth2');
     assert.equal(links.get('eth2.100')?.up, false);
     assert.equal(links.get('eth2')?.kind, '');
+    assert.equal(links.get('eth2.100')?.vxlan, undefined);
     assert.equal(parseLinks('').size, 0);
+  });
+
+  it('reads a VXLAN device (as iproute2 6.1 prints it) and the flood list of its FDB', () => {
+    const links = parseLinks(
+      JSON.stringify([
+        {
+          ifname: 'vxlan-42',
+          flags: ['BROADCAST', 'MULTICAST'],
+          mtu: 1450,
+          linkinfo: {
+            info_kind: 'vxlan',
+            info_data: {
+              id: 42,
+              local: '10.0.0.1',
+              port_range: { low: 0, high: 0 },
+              port: 4789,
+              learning: true,
+            },
+          },
+        },
+      ]),
+    );
+    assert.deepEqual(links.get('vxlan-42')?.vxlan, {
+      vni: 42,
+      local: '10.0.0.1',
+      port: 4789,
+      learning: true,
+    });
+    assert.deepEqual(
+      parseFloodDestinations(
+        JSON.stringify([
+          { mac: '00:00:00:00:00:00', dst: '10.0.0.3', flags: ['self'], state: 'permanent' },
+          { mac: 'fa:16:3e:00:00:01', dst: '10.0.0.9', flags: ['self'] },
+          { mac: '00:00:00:00:00:00', dst: '10.0.0.2', flags: ['self'], state: 'permanent' },
+          { mac: '00:00:00:00:00:00', dst: '10.0.0.2', flags: ['self'], state: 'permanent' },
+          { mac: '62:00:00:00:00:01', flags: ['master'], master: 'brq1', state: 'permanent' },
+        ]),
+      ),
+      ['10.0.0.2', '10.0.0.3'],
+    );
+    assert.deepEqual(parseFloodDestinations(''), []);
   });
 });

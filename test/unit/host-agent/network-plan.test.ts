@@ -26,6 +26,7 @@ interface SimLink {
   ifalias?: string;
   link?: string;
   vid?: number;
+  vxlan?: { id: number; local: string; port: number; learning: boolean };
 }
 
 /** Enough of `ip link` for the realizer: add (bridge, vlan), set (master, mtu, alias, up/down), del, show. */
@@ -33,14 +34,17 @@ class SimIp {
   links = new Map<string, SimLink>();
   log: string[] = [];
   vlanSupported = true;
+  /** `bridge fdb`: device → all-zeros destinations (permanent entries) and learned MACs. */
+  fdb = new Map<string, { mac: string; dst: string }[]>();
 
   constructor(initial: SimLink[]) {
     for (const l of initial) this.links.set(l.ifname, { ...l });
   }
 
   runner: Runner = async (file, args) => {
-    assert.equal(file, 'ip');
     const a = [...args];
+    if (file === 'bridge') return this.bridge(a);
+    assert.equal(file, 'ip');
     if (a.join(' ') === '-d -j link show')
       return JSON.stringify(
         [...this.links.values()].map((l) => ({
@@ -50,7 +54,9 @@ class SimIp {
           ...(l.master ? { master: l.master } : {}),
           ...(l.ifalias ? { ifalias: l.ifalias } : {}),
           ...(l.link ? { link: l.link } : {}),
-          ...(l.kind ? { linkinfo: { info_kind: l.kind, info_data: l.vid ? { id: l.vid } : {} } } : {}),
+          ...(l.kind
+            ? { linkinfo: { info_kind: l.kind, info_data: l.vid ? { id: l.vid } : (l.vxlan ?? {}) } }
+            : {}),
         })),
       );
     if (a.join(' ') === 'netns list') return '';
@@ -73,6 +79,16 @@ class SimIp {
         mtu: Number(at('mtu')),
         up: false,
         ...(kind === 'vlan' ? { link: at('link'), vid: Number(at('id')) } : {}),
+        ...(kind === 'vxlan'
+          ? {
+              vxlan: {
+                id: Number(at('id')),
+                local: at('local'),
+                port: Number(at('dstport')),
+                learning: a.includes('learning') && !a.includes('nolearning'),
+              },
+            }
+          : {}),
       });
       return '';
     }
@@ -89,11 +105,42 @@ class SimIp {
     if (a[0] === 'link' && a[1] === 'del') {
       need(a[3]!);
       this.links.delete(a[3]!);
+      this.fdb.delete(a[3]!);
       for (const l of this.links.values()) if (l.master === a[3]) delete l.master;
       return '';
     }
     throw new Error(`sim: unexpected ip ${a.join(' ')}`);
   };
+
+  /** `bridge -j fdb show dev D`, `bridge fdb append|del MAC dev D dst IP`, as the kernel answers them. */
+  private bridge(a: string[]): string {
+    if (a.join(' ').startsWith('-j fdb show dev ')) {
+      if (!this.links.has(a[4]!)) throw new Error(`Cannot find device "${a[4]}"`);
+      return JSON.stringify(
+        (this.fdb.get(a[4]!) ?? []).map((e) => ({
+          mac: e.mac,
+          dst: e.dst,
+          flags: ['self'],
+          ...(e.mac === '00:00:00:00:00:00' ? { state: 'permanent' } : {}),
+        })),
+      );
+    }
+    this.log.push(`bridge ${a.join(' ')}`);
+    const [, op, mac, , dev, , dst] = a;
+    if (a[0] !== 'fdb' || a[3] !== 'dev' || a[5] !== 'dst') throw new Error(`sim: bridge ${a.join(' ')}`);
+    if (this.links.get(dev!)?.kind !== 'vxlan') throw new Error('Operation not supported');
+    const list = this.fdb.get(dev!) ?? [];
+    const i = list.findIndex((e) => e.mac === mac && e.dst === dst);
+    if (op === 'append') {
+      if (i >= 0) throw new Error('RTNETLINK answers: File exists');
+      list.push({ mac: mac!, dst: dst! });
+    } else if (op === 'del') {
+      if (i < 0) throw new Error('RTNETLINK answers: No such file or directory');
+      list.splice(i, 1);
+    } else throw new Error(`sim: bridge ${a.join(' ')}`);
+    this.fdb.set(dev!, list);
+    return '';
+  }
 }
 
 const N1 = '11111111-aaaa-4000-8000-000000000001';
@@ -361,6 +408,138 @@ describe('NetworkRealizer plan', () => {
     fail = true;
     const r = await rz.apply(st, full);
     assert.deepEqual(r.activePorts, [PB], 'only the port without port security is active');
+  });
+});
+
+describe('NetworkRealizer plan: VXLAN', () => {
+  const vx = (over: Partial<RealizedNetwork> = {}) =>
+    net(N1, { networkType: 'vxlan', physicalNetwork: '', segmentationId: 42, mtu: 1450, ...over });
+  const tunnelled = (
+    rev: string,
+    peers: string[],
+    networks = [vx()],
+    localIp = '10.0.0.1',
+  ): HostNetworkState => ({
+    revision: rev,
+    networks,
+    tunnelLocalIp: localIp,
+    tunnelPeers: peers,
+  });
+  const flood = (sim: SimIp, dev = 'vxlan-42') =>
+    (sim.fdb.get(dev) ?? [])
+      .filter((e) => e.mac === '00:00:00:00:00:00')
+      .map((e) => e.dst)
+      .sort();
+
+  it('makes brq<id> holding vxlan-<vni> (local address, port 4789, learning) and floods to every peer', async () => {
+    const sim = world();
+    const r = await realizer(sim).apply(tunnelled('1', ['10.0.0.3', '10.0.0.2']), full);
+    assert.deepEqual(r.unrealizable, []);
+    assert.deepEqual(sim.log, [
+      'link add name brq11111111-aa mtu 1450 type bridge',
+      `link set dev brq11111111-aa alias kvmstack:${N1}`,
+      'link add name vxlan-42 mtu 1450 type vxlan id 42 local 10.0.0.1 dstport 4789 learning',
+      `link set dev vxlan-42 alias kvmstack:${N1}`,
+      'link set dev vxlan-42 master brq11111111-aa',
+      'link set dev vxlan-42 up',
+      'bridge fdb append 00:00:00:00:00:00 dev vxlan-42 dst 10.0.0.2',
+      'bridge fdb append 00:00:00:00:00:00 dev vxlan-42 dst 10.0.0.3',
+      'link set dev brq11111111-aa up',
+    ]);
+    assert.deepEqual(
+      r.changes,
+      sim.log.map((c) => (c.startsWith('bridge ') ? c : `ip ${c}`)),
+    );
+    assert.deepEqual(flood(sim), ['10.0.0.2', '10.0.0.3']);
+    sim.log = [];
+    const again = await realizer(sim).apply(tunnelled('1', ['10.0.0.2', '10.0.0.3']), full);
+    assert.deepEqual(again.changes, [], 'idempotent');
+  });
+
+  it('follows the peers: a new host gets an entry, a gone one loses it; learned entries stay', async () => {
+    const sim = world();
+    const rz = realizer(sim);
+    await rz.apply(tunnelled('1', ['10.0.0.2', '10.0.0.3']), full);
+    sim.fdb.get('vxlan-42')!.push({ mac: 'fa:16:3e:00:00:09', dst: '10.0.0.3' });
+    sim.log = [];
+    const r = await rz.apply(tunnelled('2', ['10.0.0.2', '10.0.0.4']), full);
+    assert.deepEqual(r.changes, [
+      'bridge fdb append 00:00:00:00:00:00 dev vxlan-42 dst 10.0.0.4',
+      'bridge fdb del 00:00:00:00:00:00 dev vxlan-42 dst 10.0.0.3',
+    ]);
+    assert.deepEqual(flood(sim), ['10.0.0.2', '10.0.0.4']);
+    assert.ok(
+      sim.fdb.get('vxlan-42')!.some((e) => e.mac === 'fa:16:3e:00:00:09'),
+      'learned entry kept',
+    );
+    // the last peer gone: no flood entry left, the device stays for this host's own ports
+    await rz.apply(tunnelled('3', []), full);
+    assert.deepEqual(flood(sim), []);
+    assert.ok(sim.links.has('vxlan-42'));
+  });
+
+  it('a changed host address or MTU is applied; a foreign vxlan-<vni> is refused', async () => {
+    const sim = world();
+    const rz = realizer(sim);
+    await rz.apply(tunnelled('1', ['10.0.0.2']), full);
+    sim.log = [];
+    await rz.apply(tunnelled('2', ['10.0.0.2'], [vx({ mtu: 1400 })]), full);
+    assert.deepEqual(
+      sim.log.filter((c) => c.includes('vxlan-42')),
+      ['link set dev vxlan-42 mtu 1400'],
+    );
+    sim.log = [];
+    await rz.apply(tunnelled('3', ['10.0.0.2'], [vx({ mtu: 1400 })], '10.0.0.9'), full);
+    assert.deepEqual(sim.log.slice(0, 2), [
+      'link del dev vxlan-42',
+      'link add name vxlan-42 mtu 1400 type vxlan id 42 local 10.0.0.9 dstport 4789 learning',
+    ]);
+    assert.deepEqual(flood(sim), ['10.0.0.2'], 'the new device floods to the peers again');
+
+    const other = world();
+    other.links.set('vxlan-42', {
+      ifname: 'vxlan-42',
+      kind: 'vxlan',
+      mtu: 1450,
+      up: true,
+      vxlan: { id: 42, local: '192.0.2.1', port: 8472, learning: true },
+    });
+    const r = await realizer(other).apply(tunnelled('1', ['10.0.0.2']), full);
+    assert.match(r.unrealizable[0]?.reason ?? '', /vxlan-42 exists and is not VXLAN 42 from 10\.0\.0\.1/);
+    assert.equal(other.links.get('vxlan-42')?.vxlan?.local, '192.0.2.1', 'not ours: left alone');
+  });
+
+  it('removes the VXLAN device with its network; without a tunnel address a VXLAN network is unrealizable', async () => {
+    const sim = world();
+    const rz = realizer(sim);
+    await rz.apply(tunnelled('1', ['10.0.0.2']), full);
+    sim.log = [];
+    await rz.apply(tunnelled('2', ['10.0.0.2'], []), full);
+    assert.deepEqual(sim.log, [
+      'link show dev vxlan-42',
+      'link del dev vxlan-42',
+      'link show dev brq11111111-aa',
+      'link del dev brq11111111-aa',
+    ]);
+    const r = await rz.apply(state('3', [vx()]), full);
+    assert.match(r.unrealizable[0]?.reason ?? '', /no tunnel address/);
+    assert.ok(!sim.links.has('vxlan-42'));
+  });
+
+  it('a kernel without VXLAN is reported, other networks go on', async () => {
+    const sim = world();
+    const runner = sim.runner;
+    sim.runner = async (file, args, o) => {
+      if (args.includes('vxlan') && args[1] === 'add') throw new Error('Error: Unknown device type.');
+      return runner(file, args, o);
+    };
+    const r = await realizer(sim).apply(
+      tunnelled('1', ['10.0.0.2'], [vx(), net(N2, { physicalNetwork: 'physnet1' })]),
+      full,
+    );
+    assert.equal(r.unrealizable.length, 1);
+    assert.match(r.unrealizable[0]!.reason, /cannot make VXLAN devices/);
+    assert.ok(sim.links.has('brq22222222-aa'));
   });
 });
 

@@ -44,6 +44,8 @@ test("lab agents map provider:br0, external:brx and the trunk, and the API's sto
     );
     const api = loadConfig({ file: apiFile, env: {} });
     assert.equal(api.network.network_vlan_ranges, 'trunk:100:199');
+    assert.equal(api.network.tenant_network_type, 'vxlan');
+    assert.equal(api.network.vni_ranges, '1:1000');
     assert.equal(api.image.store_dir, '/lab/api-store');
     assert.equal(api.image.store_name, LAB_STORE_NAME);
   } finally {
