@@ -9,6 +9,7 @@ import { openDatabase } from './db/connection.js';
 import { migrationStatus } from './db/migrate.js';
 import { createIdentityRuntime } from './identity/index.js';
 import type { IdentityRuntime } from './identity/runtime.js';
+import { checkSegmentOptions } from './network/networks/segments.js';
 
 export interface ApiService {
   deps: AppDeps;
@@ -42,6 +43,7 @@ export async function startApiService(
       `the database needs migrating (${pending.join(', ')} pending): run \`kvmstack db migrate\``,
     );
   }
+  checkSegmentOptions(config);
   const now = opts.now ?? Date.now;
   const identity = createIdentityRuntime({ config, db, now });
   if (!identity.keys.exists()) {

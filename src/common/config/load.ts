@@ -110,6 +110,8 @@ function coerce(spec: OptionSpec, text: string): string | number | boolean {
   const where = `[${spec.section}] ${spec.name}`;
   switch (spec.type) {
     case 'string':
+      if (spec.choices && !spec.choices.includes(text))
+        throw new ConfigError(`${where}: must be one of ${spec.choices.join(', ')}, got "${text}"`);
       return text;
     case 'bool':
       if (/^(1|true|yes|on)$/i.test(text)) return true;

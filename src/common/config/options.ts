@@ -16,6 +16,8 @@ export interface OptionSpec {
   secret?: boolean;
   min?: number;
   max?: number;
+  /** For a string: the only values accepted. */
+  choices?: readonly string[];
 }
 
 export const OPTIONS = [
@@ -312,6 +314,7 @@ export const OPTIONS = [
     name: 'tenant_network_type',
     type: 'string',
     default: 'vlan',
+    choices: ['vlan', 'vxlan'],
     description:
       'Segment type given to networks created without provider attributes (project networks): vlan (from network_vlan_ranges) or vxlan (from vni_ranges).',
   },

@@ -6,6 +6,7 @@
  * racing allocation retries. VXLAN networks have no physical network: they are stored with '' (no physnet
  * can be named '': flat and vlan require one), which makes the VNI unique cloud-wide; the view shows null.
  */
+import { ConfigError } from '../../common/config/load.js';
 import type { Knex } from 'knex';
 import type { Config } from '../../common/config/options.js';
 import { conflict, invalidInput, ServiceUnavailable } from '../common/errors.js';
@@ -43,7 +44,7 @@ export function parseVlanRanges(text: string): VlanRange[] {
       const min = Number(lo);
       const max = Number(hi);
       if (!physnet || !Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 4094 || min > max)
-        throw new Error(`[network] network_vlan_ranges: invalid entry '${entry}'`);
+        throw new ConfigError(`[network] network_vlan_ranges: invalid entry '${entry}'`);
       return { physnet, min, max };
     });
 }
@@ -66,9 +67,15 @@ export function parseVniRanges(text: string): { min: number; max: number }[] {
         max > MAX_VNI ||
         min > max
       )
-        throw new Error(`[network] vni_ranges: invalid entry '${entry}'`);
+        throw new ConfigError(`[network] vni_ranges: invalid entry '${entry}'`);
       return { min, max };
     });
+}
+
+/** Checks the segment options at start-up, so a bad range stops the API instead of failing network creates. */
+export function checkSegmentOptions(config: Config): void {
+  parseVlanRanges(config.network.network_vlan_ranges);
+  parseVniRanges(config.network.vni_ranges);
 }
 
 export const segmentKey = (s: Segment): number => s.segmentationId ?? 0;
@@ -92,9 +99,8 @@ export function segmentRequest(
 ): SegmentRequest {
   const given = attrs.type !== undefined || attrs.physnet !== undefined || attrs.segId !== undefined;
   if (!given) {
-    const tenant = config.network.tenant_network_type;
-    if (tenant !== 'vlan' && tenant !== 'vxlan')
-      throw new Error(`[network] tenant_network_type '${tenant}' is not supported (vlan or vxlan)`);
+    // vlan or vxlan: the option's choices are checked when the configuration is loaded
+    const tenant = config.network.tenant_network_type as 'vlan' | 'vxlan';
     return { kind: 'allocate', type: tenant, physnet: null };
   }
   const type = attrs.type as string | undefined;

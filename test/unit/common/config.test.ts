@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, optionTableMarkdown } from '../../../src/common/config/load.js';
 import { OPTIONS, envName } from '../../../src/common/config/options.js';
 import { AGENT_OPTIONS } from '../../../host-agent/config.js';
+import { checkSegmentOptions } from '../../../src/network/networks/segments.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'kvmstack-conf-'));
 
@@ -51,6 +52,27 @@ describe('config', () => {
     assert.throws(() => loadConfig({ env: { KVMSTACK_API_PORT: '70000' } }), /must be <= 65535/);
     assert.throws(() => loadConfig({ env: { KVMSTACK_API_METRICS_ENABLED: 'maybe' } }), /expected a boolean/);
     assert.throws(() => loadConfig({ file: join(dir, 'missing.conf'), env: {} }), /does not exist/);
+    assert.throws(
+      () => loadConfig({ env: { KVMSTACK_NETWORK_TENANT_NETWORK_TYPE: 'gre' } }),
+      /\[network\] tenant_network_type: must be one of vlan, vxlan, got "gre"/,
+    );
+    assert.equal(
+      loadConfig({ env: { KVMSTACK_NETWORK_TENANT_NETWORK_TYPE: 'vxlan' } }).network.tenant_network_type,
+      'vxlan',
+    );
+  });
+
+  it('checks the network segment ranges at start-up', () => {
+    const config = (env: Record<string, string>) => loadConfig({ env });
+    assert.doesNotThrow(() => checkSegmentOptions(config({})));
+    assert.throws(
+      () => checkSegmentOptions(config({ KVMSTACK_NETWORK_VNI_RANGES: '10:5' })),
+      (e: Error) => e instanceof ConfigError && /vni_ranges: invalid entry '10:5'/.test(e.message),
+    );
+    assert.throws(
+      () => checkSegmentOptions(config({ KVMSTACK_NETWORK_NETWORK_VLAN_RANGES: 'physnet1:0:5000' })),
+      (e: Error) => e instanceof ConfigError && /network_vlan_ranges: invalid entry/.test(e.message),
+    );
   });
 
   it('derives environment names and documents every option in one table', () => {
