@@ -75,3 +75,18 @@ export function resourceBody(body: unknown, resource: string): Record<string, un
   if (!inner || typeof inner !== 'object' || Array.isArray(inner)) throw badRequest(`Resource body required`);
   return inner as Record<string, unknown>;
 }
+
+/** The request's resources: the single one (`{"network": {...}}`) or the bulk list (`{"networks": [...]}`). */
+export function createBodies(
+  body: unknown,
+  one: string,
+  many: string,
+): { bulk: boolean; raw: Record<string, unknown>[] } {
+  const b = body as Record<string, unknown> | undefined;
+  const bulk = Array.isArray(b?.[many]);
+  const raw = bulk ? (b?.[many] as unknown[]) : [resourceBody(b, one)];
+  if (bulk && !raw.length) throw badRequest('Resources required');
+  for (const r of raw)
+    if (!r || typeof r !== 'object' || Array.isArray(r)) throw badRequest('Resource body required');
+  return { bulk, raw: raw as Record<string, unknown>[] };
+}

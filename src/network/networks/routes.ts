@@ -1,9 +1,8 @@
 import type Router from '@koa/router';
 import type { AppContext, AppState, Ctx } from '../../common/context.js';
 import { mount } from '../../common/http/route.js';
-import { parseAttrs, resourceBody } from '../common/attrs.js';
+import { createBodies, parseAttrs, resourceBody } from '../common/attrs.js';
 import { callerOf, enforceWrite, neutronRule, projectForCreate } from '../common/auth.js';
-import { badRequest } from '../common/errors.js';
 import {
   listResponse,
   parseListRequest,
@@ -90,13 +89,9 @@ export function mountNetworks(router: Router<AppState, AppContext>): void {
     handler: async (ctx) => {
       enforceWrite(ctx, 'create_network');
       const caller = callerOf(ctx);
-      const body = ctx.state.body as Record<string, unknown>;
-      const bulk = Array.isArray(body.networks);
-      const raw = bulk ? (body.networks as unknown[]) : [resourceBody(body, 'network')];
-      if (bulk && !raw.length) throw badRequest('Resources required');
+      const { bulk, raw } = createBodies(ctx.state.body, 'network', 'networks');
       const items = raw.map((r) => {
-        if (!r || typeof r !== 'object') throw badRequest('Resource body required');
-        const attrs = parseAttrs(r as Record<string, unknown>, createAttrs);
+        const attrs = parseAttrs(r, createAttrs);
         enforceCreatePolicy(caller, attrs);
         return { projectId: projectForCreate(ctx, attrs, 'create_network'), attrs };
       });

@@ -1,9 +1,8 @@
 import type Router from '@koa/router';
 import type { AppContext, AppState, Ctx } from '../../common/context.js';
 import { mount } from '../../common/http/route.js';
-import { parseAttrs, resourceBody } from '../common/attrs.js';
+import { createBodies, parseAttrs, resourceBody } from '../common/attrs.js';
 import { callerOf, enforceWrite, neutronRule, projectForCreate } from '../common/auth.js';
-import { badRequest } from '../common/errors.js';
 import {
   listResponse,
   narrow,
@@ -97,17 +96,6 @@ async function ensureDefaultForList(ctx: Ctx): Promise<void> {
   await ensureDefaultGroup(ctx.deps.db, projectId, ctx.deps.now());
 }
 
-/** The body's one resource or its bulk list (`{"security_groups": [...]}`). */
-function items(body: unknown, one: string, many: string): { bulk: boolean; raw: Record<string, unknown>[] } {
-  const b = body as Record<string, unknown>;
-  const bulk = Array.isArray(b?.[many]);
-  const raw = bulk ? (b[many] as unknown[]) : [resourceBody(b, one)];
-  if (bulk && !raw.length) throw badRequest('Resources required');
-  for (const r of raw)
-    if (!r || typeof r !== 'object' || Array.isArray(r)) throw badRequest('Resource body required');
-  return { bulk, raw: raw as Record<string, unknown>[] };
-}
-
 /** Mounts /v2.0/security-groups and /v2.0/security-group-rules (and the groups' tags). */
 export function mountSecurityGroups(router: Router<AppState, AppContext>): void {
   mount(router, {
@@ -142,7 +130,7 @@ export function mountSecurityGroups(router: Router<AppState, AppContext>): void 
     errors: [403, 409],
     handler: async (ctx) => {
       enforceWrite(ctx, 'create_security_group');
-      const { bulk, raw } = items(ctx.state.body, 'security_group', 'security_groups');
+      const { bulk, raw } = createBodies(ctx.state.body, 'security_group', 'security_groups');
       const wanted: GroupCreate[] = raw.map((r) => {
         const attrs = parseAttrs(r, groupCreateAttrs);
         return {
@@ -232,7 +220,7 @@ export function mountSecurityGroups(router: Router<AppState, AppContext>): void 
     errors: [403, 404, 409],
     handler: async (ctx) => {
       enforceWrite(ctx, 'create_security_group_rule');
-      const { bulk, raw } = items(ctx.state.body, 'security_group_rule', 'security_group_rules');
+      const { bulk, raw } = createBodies(ctx.state.body, 'security_group_rule', 'security_group_rules');
       const rules: RuleInput[] = raw.map((r) => {
         const a = parseAttrs(r, ruleCreateAttrs);
         requireAttrs(a, ['security_group_id', 'direction']);

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { AppContext, AppState, Ctx } from '../../common/context.js';
 import { mount } from '../../common/http/route.js';
-import { parseAttrs, resourceBody } from '../common/attrs.js';
+import { createBodies, parseAttrs, resourceBody } from '../common/attrs.js';
 import { callerOf, enforceWrite, neutronRule, projectForCreate } from '../common/auth.js';
 import { badRequest } from '../common/errors.js';
 import {
@@ -92,13 +92,9 @@ export function mountSubnets(router: Router<AppState, AppContext>): void {
     errors: [403, 404, 409],
     handler: async (ctx) => {
       enforceWrite(ctx, 'create_subnet');
-      const body = ctx.state.body as Record<string, unknown>;
-      const bulk = Array.isArray(body.subnets);
-      const raw = bulk ? (body.subnets as unknown[]) : [resourceBody(body, 'subnet')];
-      if (bulk && !raw.length) throw badRequest('Resources required');
+      const { bulk, raw } = createBodies(ctx.state.body, 'subnet', 'subnets');
       const items = raw.map((r) => {
-        if (!r || typeof r !== 'object') throw badRequest('Resource body required');
-        const attrs = parseAttrs(r as Record<string, unknown>, createAttrs);
+        const attrs = parseAttrs(r, createAttrs);
         return { projectId: projectForCreate(ctx, attrs, 'create_subnet'), attrs };
       });
       const ids = await createSubnets(ctx.deps.db, callerOf(ctx), ctx.deps.now(), items);
