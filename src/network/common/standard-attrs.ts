@@ -12,6 +12,7 @@
 import type { Knex } from 'knex';
 import type { Ctx } from '../../common/context.js';
 import { isoSecondsZ } from '../../common/time.js';
+import { inChunks } from './db.js';
 import { badRequest, PreconditionFailed } from './errors.js';
 
 export const TAGS_TABLE = 'neutron_tags';
@@ -97,14 +98,15 @@ export async function loadTags(
 ): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>(ids.map((id) => [id, []]));
   if (!ids.length) return out;
-  // Chunked: MariaDB and SQLite both cap the number of bound parameters.
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = (await db(TAGS_TABLE)
-      .where('resource_type', resourceType)
-      .whereIn('resource_id', ids.slice(i, i + 500))
-      .select('resource_id', 'tag')) as { resource_id: string; tag: string }[];
-    for (const r of rows) out.get(r.resource_id)?.push(r.tag);
-  }
+  const rows = await inChunks(
+    ids,
+    (part) =>
+      db(TAGS_TABLE)
+        .where('resource_type', resourceType)
+        .whereIn('resource_id', part)
+        .select('resource_id', 'tag') as Promise<{ resource_id: string; tag: string }[]>,
+  );
+  for (const r of rows) out.get(r.resource_id)?.push(r.tag);
   for (const tags of out.values()) tags.sort();
   return out;
 }

@@ -17,7 +17,7 @@ import {
   standardColumns,
   validateTags,
 } from '../common/standard-attrs.js';
-import { lockRow, withRetry } from '../common/db.js';
+import { inChunks, lockRow, withRetry } from '../common/db.js';
 import { setPortSecurityGroups } from '../security-groups/port-bindings.js';
 import {
   allocateSegment,
@@ -61,13 +61,15 @@ export async function networkViews(
   const ids = rows.map((r) => r.id);
   const tags = await loadTags(db, 'network', ids);
   const subnets = new Map<string, string[]>(ids.map((id) => [id, []]));
-  for (let i = 0; i < ids.length; i += 500) {
-    const rs = (await db('subnets')
-      .whereIn('network_id', ids.slice(i, i + 500))
-      .orderBy([{ column: 'created_at' }, { column: 'id' }])
-      .select('id', 'network_id')) as { id: string; network_id: string }[];
-    for (const s of rs) subnets.get(s.network_id)?.push(s.id);
-  }
+  const rs = await inChunks(
+    ids,
+    (part) =>
+      db('subnets')
+        .whereIn('network_id', part)
+        .orderBy([{ column: 'created_at' }, { column: 'id' }])
+        .select('id', 'network_id') as Promise<{ id: string; network_id: string }[]>,
+  );
+  for (const s of rs) subnets.get(s.network_id)?.push(s.id);
   return rows.map((r) =>
     networkView(r, { subnets: subnets.get(r.id) ?? [], tags: tags.get(r.id) ?? [] }, admin),
   );

@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import { newUuid } from '../../common/ids.js';
 import { isDuplicateKey, toBool, toJson } from '../../db/columns.js';
 import { enforce, type Caller } from '../common/auth.js';
-import { isSqlite, lockRow, withRetry } from '../common/db.js';
+import { inChunks, isSqlite, lockRow, withRetry } from '../common/db.js';
 import { badRequest, conflict, invalidAttribute, invalidInput, notFound } from '../common/errors.js';
 import { checkQuota, countRows, registerQuotaUsage } from '../common/quotas.js';
 import {
@@ -55,12 +55,6 @@ export async function getVisiblePort(db: Knex, caller: Caller, id: string): Prom
   return row;
 }
 
-async function chunked<T>(ids: string[], load: (part: string[]) => Promise<T[]>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < ids.length; i += 500) out.push(...(await load(ids.slice(i, i + 500))));
-  return out;
-}
-
 export async function portViews(
   db: Knex,
   rows: PortRow[],
@@ -69,11 +63,11 @@ export async function portViews(
   const ids = rows.map((r) => r.id);
   const ips = new Map<string, { subnet_id: string; ip_address: string }[]>(ids.map((id) => [id, []]));
   const pairs = new Map<string, { ip_address: string; mac_address: string }[]>(ids.map((id) => [id, []]));
-  for (const a of (await chunked(ids, (part) =>
+  for (const a of (await inChunks(ids, (part) =>
     db('ip_allocations').whereIn('port_id', part).orderBy(['port_id', 'ip_int']),
   )) as { port_id: string; subnet_id: string; ip_address: string }[])
     ips.get(a.port_id)?.push({ subnet_id: a.subnet_id, ip_address: a.ip_address });
-  for (const p of (await chunked(ids, (part) =>
+  for (const p of (await inChunks(ids, (part) =>
     db('port_allowed_address_pairs')
       .whereIn('port_id', part)
       .orderBy(['port_id', 'ip_address', 'mac_address']),

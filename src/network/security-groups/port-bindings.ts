@@ -4,18 +4,10 @@
  */
 import type { Knex } from 'knex';
 import type { RealizedRule } from '../realization.js';
-import { isSqlite } from '../common/db.js';
+import { inChunks, isSqlite } from '../common/db.js';
 import { parsePrefix } from './schemas.js';
 import { BINDINGS, ensureDefaultGroup, GROUPS, groupNotFound, RULES } from './service.js';
 import type { RuleRow } from './view.js';
-
-const CHUNK = 500;
-
-async function chunked<T>(ids: string[], load: (part: string[]) => Promise<T[]>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < ids.length; i += CHUNK) out.push(...(await load(ids.slice(i, i + CHUNK))));
-  return out;
-}
 
 /** The project's `default` group, created on first use as Neutron does (safe under concurrency); its id. */
 export async function ensureDefaultSecurityGroup(
@@ -61,7 +53,7 @@ export async function setPortSecurityGroups(
 /** The group ids bound to each port (ports without groups map to []). */
 export async function portSecurityGroupIds(db: Knex, portIds: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>(portIds.map((id) => [id, []]));
-  const rows = await chunked(portIds, (part) =>
+  const rows = await inChunks(portIds, (part) =>
     db(BINDINGS).whereIn('port_id', part).orderBy('security_group_id').select('port_id', 'security_group_id'),
   );
   for (const r of rows as { port_id: string; security_group_id: string }[])
@@ -72,7 +64,7 @@ export async function portSecurityGroupIds(db: Knex, portIds: string[]): Promise
 /** Each group's members' addresses as host prefixes: fixed IPs (/32, /128) and allowed address pairs. */
 async function memberPrefixes(db: Knex, groupIds: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, Set<string>>(groupIds.map((id) => [id, new Set()]));
-  const members = (await chunked(groupIds, (part) =>
+  const members = (await inChunks(groupIds, (part) =>
     db(BINDINGS).whereIn('security_group_id', part).select('port_id', 'security_group_id'),
   )) as { port_id: string; security_group_id: string }[];
   const portIds = [...new Set(members.map((m) => m.port_id))];
@@ -82,14 +74,14 @@ async function memberPrefixes(db: Knex, groupIds: string[]): Promise<Map<string,
     list.push(prefix);
     addrs.set(portId, list);
   };
-  for (const r of (await chunked(portIds, (part) =>
+  for (const r of (await inChunks(portIds, (part) =>
     db('ip_allocations').whereIn('port_id', part).select('port_id', 'ip_address'),
   )) as { port_id: string; ip_address: string }[]) {
     const p = parsePrefix(r.ip_address);
     if (p) add(r.port_id, p.text);
   }
   // Neutron's remote-group sets include allowed address pairs (a VIP moving between members stays reachable).
-  for (const r of (await chunked(portIds, (part) =>
+  for (const r of (await inChunks(portIds, (part) =>
     db('port_allowed_address_pairs').whereIn('port_id', part).select('port_id', 'ip_address'),
   )) as { port_id: string; ip_address: string }[]) {
     const p = parsePrefix(r.ip_address);
@@ -107,7 +99,7 @@ export async function realizedRulesForPorts(
   const out = new Map<string, RealizedRule[]>(portIds.map((id) => [id, []]));
   const bindings = await portSecurityGroupIds(db, portIds);
   const groupIds = [...new Set([...bindings.values()].flat())];
-  const rules = (await chunked(groupIds, (part) =>
+  const rules = (await inChunks(groupIds, (part) =>
     db(RULES).whereIn('security_group_id', part).orderBy(['created_at', 'id']),
   )) as RuleRow[];
   const remoteIds = [...new Set(rules.map((r) => r.remote_group_id).filter((x): x is string => !!x))];

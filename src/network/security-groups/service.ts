@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import { newUuid } from '../../common/ids.js';
 import { isDuplicateKey } from '../../db/columns.js';
 import type { Caller } from '../common/auth.js';
-import { isSqlite, withRetry } from '../common/db.js';
+import { inChunks, isSqlite, withRetry } from '../common/db.js';
 import { badRequest, conflict, notFound } from '../common/errors.js';
 import { checkQuota, countRows, registerQuotaUsage } from '../common/quotas.js';
 import {
@@ -251,12 +251,14 @@ export async function ensureDefaultGroup(db: Knex, projectId: string, now: numbe
 /** The ids of the groups that are their project's default group. */
 async function defaultGroupIds(db: Knex, groupIds: string[]): Promise<Set<string>> {
   const out = new Set<string>();
-  for (let i = 0; i < groupIds.length; i += 500) {
-    const rows = (await db(DEFAULTS)
-      .whereIn('security_group_id', groupIds.slice(i, i + 500))
-      .select('security_group_id')) as { security_group_id: string }[];
-    for (const r of rows) out.add(r.security_group_id);
-  }
+  const rows = await inChunks(
+    groupIds,
+    (part) =>
+      db(DEFAULTS).whereIn('security_group_id', part).select('security_group_id') as Promise<
+        { security_group_id: string }[]
+      >,
+  );
+  for (const r of rows) out.add(r.security_group_id);
   return out;
 }
 
@@ -277,13 +279,13 @@ export async function groupViews(db: Knex, rows: GroupRow[]): Promise<Record<str
   const ids = rows.map((r) => r.id);
   const rules = new Map<string, Record<string, unknown>[]>(ids.map((id) => [id, []]));
   const defaults = await defaultGroupIds(db, ids);
-  for (let i = 0; i < ids.length; i += 500) {
-    const ruleRows = (await db(RULES)
-      .whereIn('security_group_id', ids.slice(i, i + 500))
-      .orderBy(['created_at', 'id'])) as RuleRow[];
-    for (const r of ruleRows)
-      rules.get(r.security_group_id)?.push(ruleView(r, defaults.has(r.security_group_id)));
-  }
+  const ruleRows = await inChunks(
+    ids,
+    (part) =>
+      db(RULES).whereIn('security_group_id', part).orderBy(['created_at', 'id']) as Promise<RuleRow[]>,
+  );
+  for (const r of ruleRows)
+    rules.get(r.security_group_id)?.push(ruleView(r, defaults.has(r.security_group_id)));
   const tags = await loadTags(db, TAG_TYPE, ids);
   return rows.map((r) => groupView(r, rules.get(r.id) ?? [], tags.get(r.id) ?? []));
 }
