@@ -9,7 +9,11 @@ import { openDatabase } from './db/connection.js';
 import { migrationStatus } from './db/migrate.js';
 import { createIdentityRuntime } from './identity/index.js';
 import type { IdentityRuntime } from './identity/runtime.js';
+import { removeStrayImageFiles } from './image/images/service.js';
 import { checkSegmentOptions } from './network/networks/segments.js';
+
+/** How often each API process removes image files no image owns (interrupted deletes, dead uploads). */
+const STRAY_IMAGE_SWEEP_MS = 3_600_000;
 
 export interface ApiService {
   deps: AppDeps;
@@ -59,6 +63,11 @@ export async function startApiService(
     600_000,
   );
   purge.unref();
+  const sweep = setInterval(
+    () => removeStrayImageFiles(deps).catch((err) => log.warn({ err }, 'stray image file sweep failed')),
+    STRAY_IMAGE_SWEEP_MS,
+  );
+  sweep.unref();
   const { app } = createApp(deps, identity);
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
@@ -81,6 +90,7 @@ export async function startApiService(
     async close() {
       identity.revocations.stop();
       clearInterval(purge);
+      clearInterval(sweep);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -379,3 +379,16 @@ export async function strayImageFiles(deps: ImageDeps): Promise<string[]> {
     deps.now(),
   );
 }
+
+/**
+ * Removes what strayImageFiles finds: the file of an image whose delete was cut short between its row and its
+ * file, and the temporary file of an upload whose process died. Each API process runs it now and then.
+ */
+export async function removeStrayImageFiles(deps: ImageDeps): Promise<number> {
+  const stray = await strayImageFiles(deps);
+  for (const path of stray) {
+    await removeQuietly(path);
+    deps.log.warn({ path }, 'removed a stray image file');
+  }
+  return stray.length;
+}

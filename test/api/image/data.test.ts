@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { imageInUse, imageLocation, strayImageFiles } from '../../../src/image/images/service.js';
+import {
+  imageInUse,
+  imageLocation,
+  removeStrayImageFiles,
+  strayImageFiles,
+} from '../../../src/image/images/service.js';
 import { startTestApi, type TestApi } from '../../support/api.js';
 import { testBackends } from '../../support/databases.js';
 import { binary, createImage, qcow2, tenant, upload, type Tenant } from './support.js';
@@ -255,7 +260,7 @@ for (const backend of testBackends()) {
       assert.deepEqual(storeFiles(), []);
     });
 
-    it('finds files no image row names and abandoned upload temporaries', async () => {
+    it('finds and removes files no image row names and abandoned upload temporaries', async () => {
       const img = await createImage(api, a.member);
       await upload(api, a.member, img.id, Buffer.alloc(100)).expect(204);
       const orphan = join(storeImages, '11111111-2222-4333-8444-555555555555');
@@ -265,8 +270,13 @@ for (const backend of testBackends()) {
       utimesSync(oldTemp, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
       const deps = { ...api.service.deps, log: api.service.deps.log };
       assert.deepEqual((await strayImageFiles(deps)).sort(), [oldTemp, orphan].sort());
-      rmSync(orphan);
-      rmSync(oldTemp);
+      assert.equal(await removeStrayImageFiles(deps), 2);
+      assert.ok(!existsSync(orphan) && !existsSync(oldTemp), 'the stray files are gone');
+      assert.deepEqual(await strayImageFiles(deps), []);
+      assert.equal(
+        (await api.http.get(`/image/v2/images/${img.id}/file`).set('X-Auth-Token', a.member)).status,
+        200,
+      );
       await api.http.delete(`/image/v2/images/${img.id}`).set('X-Auth-Token', a.member).expect(204);
     });
 
