@@ -151,7 +151,10 @@ async function tunnelEndpoints(
   return { tunnelLocalIp: host.hostIp, tunnelPeers: peers };
 }
 
-/** Applies an agent's report: the ports it has wired are ACTIVE, its other bound ports DOWN. */
+/**
+ * Applies an agent's report: the ports it has wired are ACTIVE, its other bound ports DOWN; its DHCP ports are
+ * ACTIVE unless their network is one the host reports it cannot realize.
+ */
 export async function recordNetworkReport(
   db: Knex,
   host: Host,
@@ -159,13 +162,12 @@ export async function recordNetworkReport(
   now: number,
 ): Promise<void> {
   const active = new Set(report.activePorts);
-  const ports: PortRow[] = await db('ports')
-    .where({ binding_host_id: host.hostname })
-    .whereNot({ device_owner: DHCP_OWNER });
+  const broken = new Set(report.unrealizable.map((u) => u.networkId));
+  const ports: PortRow[] = await db('ports').where({ binding_host_id: host.hostname });
+  const statusOf = (p: PortRow) =>
+    (isDhcp(p) ? !broken.has(p.network_id) : active.has(p.id)) ? 'ACTIVE' : 'DOWN';
   for (const status of ['ACTIVE', 'DOWN'] as const) {
-    const ids = ports
-      .filter((p) => (active.has(p.id) ? 'ACTIVE' : 'DOWN') === status && p.status !== status)
-      .map((p) => p.id);
+    const ids = ports.filter((p) => statusOf(p) === status && p.status !== status).map((p) => p.id);
     if (!ids.length) continue;
     // A status change is an update in Neutron: it bumps the revision.
     await db('ports')

@@ -24,12 +24,16 @@ for (const backend of testBackends()) {
       assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body;
     };
-    const sync = async (name: string, activePorts: string[] = []): Promise<HostNetworkState> => {
+    const sync = async (
+      name: string,
+      activePorts: string[] = [],
+      unrealizable: { networkId: string; reason: string }[] = [],
+    ): Promise<HostNetworkState> => {
       const h = hosts[name];
       const res = await api.http
         .post(`/kvmstack/v1/hosts/${h.id}/network`)
         .set('Authorization', `Bearer ${h.credential}`)
-        .send({ appliedRevision: null, activePorts, unrealizable: [] });
+        .send({ appliedRevision: null, activePorts, unrealizable });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       return res.body as HostNetworkState;
     };
@@ -135,6 +139,12 @@ for (const backend of testBackends()) {
 
       // A second sync changes nothing: same revision, no second DHCP port.
       assert.equal((await sync('h1')).revision, h1.revision);
+      // The host's report after the DHCP port existed: it is ACTIVE, unless the host cannot realize the network.
+      assert.equal(await portStatus(n1.dhcp.port.id), 'ACTIVE');
+      await sync('h1', [], [{ networkId: net.id, reason: 'physical network provider is not mapped' }]);
+      assert.equal(await portStatus(n1.dhcp.port.id), 'DOWN');
+      await sync('h1');
+      assert.equal(await portStatus(n1.dhcp.port.id), 'ACTIVE');
 
       // h2 has no port there: no DHCP, no ports.
       const n2 = (await sync('h2')).networks.find((n) => n.id === net.id)!;
