@@ -3,10 +3,12 @@
  * (binding:host_id); that host's agent realizes it (bridge, qdhcp namespace, dnsmasq); a "VM" namespace whose
  * veth is named like the port's tap and carries the port's MAC gets the port's address by DHCP, and the port
  * turns ACTIVE. Also checks what `lab up` made: the provider and external networks, and that a project network
- * (VXLAN, the lab API's tenant_network_type) spans two hosts: a VM on each gets its lease and they ping.
+ * (VXLAN, the lab API's tenant_network_type) spans two hosts: a VM on each gets its lease and they ping; and
+ * that an image uploaded with the openstack CLI is on the GlusterFS volume as every host sees it.
  * Needs root, libvirt, QEMU and GlusterFS (tools/install-deps.sh). Run under `flock /tmp/kvmstack-lab.lock`.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,10 +16,13 @@ import { run, tryRun } from '../../src/common/exec.js';
 import { bridgeNameFor, tapNameFor, vxlanNameFor } from '../../src/network/realization.js';
 import { dhcpNames } from '../../host-agent/network/mappings.js';
 import { waitFor } from '../../tools/lab/exec.js';
-import { inHost } from '../../tools/lab/host.js';
+import { hostPath, inHost } from '../../tools/lab/host.js';
+import { ensureTinyImage, tinyImagePath } from '../../tools/image/tiny.js';
+import { loadConfig } from '../../src/common/config/load.js';
+import { cleanEnv, exec, parseOpenrc, withFormat } from '../e2e/support.js';
 import { labDown, labHosts, labUp, type LabState } from '../../tools/lab/lab.js';
 import { adminSession, neutron, type AdminSession } from '../../tools/lab/neutron.js';
-import { defaultStateDir, labHost } from '../../tools/lab/topology.js';
+import { defaultStateDir, labHost, labPaths } from '../../tools/lab/topology.js';
 import { labUnavailable } from '../support/lab.js';
 
 const STATE_DIR = defaultStateDir();
@@ -377,6 +382,51 @@ describe('networks on the lab', { timeout: 300_000 }, () => {
           20_000,
           250,
         );
+    }),
+  );
+  it(
+    'an image uploaded with the openstack CLI lands on the GlusterFS store every host mounts',
+    tracked(async () => {
+      const image = (await ensureTinyImage({ out: tinyImagePath(loadConfig({ env: {} }).DEFAULT.data_dir) }))
+        .path;
+      const env = cleanEnv(parseOpenrc(readFileSync(state.api!.openrc, 'utf8')));
+      const created = await exec(
+        'openstack',
+        withFormat([
+          'image',
+          'create',
+          '--file',
+          image,
+          '--disk-format',
+          'qcow2',
+          '--container-format',
+          'bare',
+          'lab-tiny',
+        ]),
+        { env, timeoutMs: 120_000 },
+      );
+      assert.equal(created.code, 0, created.stderr);
+      const id = (JSON.parse(created.stdout) as { id: string }).id;
+      const shown = await exec('openstack', withFormat(['image', 'show', id]), { env });
+      assert.equal(shown.code, 0, shown.stderr);
+      const img = JSON.parse(shown.stdout) as { status: string; checksum: string; size: number };
+      assert.equal(img.status, 'active');
+      const md5 = createHash('md5').update(readFileSync(image)).digest('hex');
+      assert.equal(img.checksum, md5);
+      // The same bytes at the same path inside every host's mount of the shared volume.
+      for (const h of labHosts(STATE_DIR)) {
+        const onHost = readFileSync(hostPath(h, `${labPaths(STATE_DIR).store}/images/${id}`));
+        assert.equal(createHash('md5').update(onHost).digest('hex'), md5, `the image as ${h.name} sees it`);
+      }
+      const del = await exec('openstack', ['image', 'delete', id], { env });
+      assert.equal(del.code, 0, del.stderr);
+      // Another FUSE mount may still list it until its entry cache (1 s by default) expires.
+      await waitFor(
+        `the image file gone from ${h1.name}'s mount`,
+        async () => !existsSync(hostPath(h1, `${labPaths(STATE_DIR).store}/images/${id}`)),
+        10_000,
+        250,
+      );
     }),
   );
 });
