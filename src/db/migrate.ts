@@ -5,6 +5,8 @@ import * as m003 from './migrations/003_cluster.js';
 import * as m004 from './migrations/004_images.js';
 import * as m005 from './migrations/005_network.js';
 import * as m006 from './migrations/006_security_groups.js';
+import * as m007 from './migrations/007_flavors_keypairs.js';
+import * as m008 from './migrations/008_aggregates.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -19,6 +21,8 @@ const MIGRATIONS: [string, Migration][] = [
   ['004_images', m004],
   ['005_network', m005],
   ['006_security_groups', m006],
+  ['007_flavors_keypairs', m007],
+  ['008_aggregates', m008],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -239,6 +239,7 @@ export const OPTIONS = [
     description:
       'Highest compute microversion shown to python-novaclient, so that `nova evacuate --on-shared-storage` keeps working; empty: no special case.',
   },
+  // (more [compute] options go here)
 
   // [image] (Glance options go here)
   {
