@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Host } from '../cluster/hosts/service.js';
+import { inChunks } from './common/db.js';
 import { parseCidr } from './ip.js';
 import { createPorts, deletePortRows } from './ports/service.js';
 import type {
@@ -60,10 +61,10 @@ export async function hostNetworkState(db: Knex, host: Host, now: number): Promi
   const portIds = ports.map((p) => p.id);
   const [fixedIps, pairs, rules, dns, routes] = await Promise.all([
     fixedIpsOf(db, portIds, subnets),
-    db('port_allowed_address_pairs').whereIn('port_id', portIds),
+    inChunks(portIds, (part) => db('port_allowed_address_pairs').whereIn('port_id', part)),
     realizedRulesForPorts(
       db,
-      portIds.filter((id) => !isDhcp(ports.find((p) => p.id === id))),
+      ports.filter((p) => !isDhcp(p)).map((p) => p.id),
     ),
     db('subnet_dns_nameservers').orderBy(['subnet_id', 'position']),
     db('subnet_host_routes').orderBy(['subnet_id', 'destination']),
@@ -234,7 +235,9 @@ async function fixedIpsOf(
   portIds: string[],
   subnets: SubnetRow[],
 ): Promise<Map<string, RealizedFixedIp[]>> {
-  const rows = await db('ip_allocations').whereIn('port_id', portIds).orderBy(['port_id', 'ip_int']);
+  const rows = await inChunks(portIds, (part) =>
+    db('ip_allocations').whereIn('port_id', part).orderBy(['port_id', 'ip_int']),
+  );
   const prefix = new Map(subnets.map((s) => [s.id, parseCidr(s.cidr)?.cidr.prefix ?? 32]));
   const out = new Map<string, RealizedFixedIp[]>();
   for (const r of rows) {
