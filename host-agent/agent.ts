@@ -4,6 +4,7 @@ import { ApiCallError, ApiClient, type Enrolled } from './api-client.js';
 import { Commands } from './commands.js';
 import type { AgentConfig } from './config.js';
 import type { HypervisorDriver, HostInventory } from './driver/types.js';
+import { hostUptime } from './driver/host-info.js';
 import { GenerationBook } from './generation.js';
 import { removeFirewall, syncFirewall } from './network/firewall.js';
 import { NetworkRealizer } from './network/realizer.js';
@@ -228,7 +229,11 @@ export class Agent {
       const lease = this.leases?.state();
       const failing = lease?.failing ?? {};
       await this.api.report(enrolled, {
-        inventory: { ...this.inventory, fenced: lease?.fenced ?? false },
+        inventory: {
+          ...this.inventory,
+          fenced: lease?.fenced ?? false,
+          uptime: await hostUptime().catch(() => undefined),
+        },
         domains: domains.map((d) => ({
           uuid: d.uuid,
           name: d.name,

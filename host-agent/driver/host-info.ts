@@ -38,3 +38,29 @@ export async function diskSize(dir: string): Promise<DiskSize> {
   const gib = 1024 ** 3;
   return { totalGb: Math.floor((s.blocks * s.bsize) / gib), freeGb: Math.floor((s.bavail * s.bsize) / gib) };
 }
+
+/**
+ * The line `uptime` prints (procps): " 17:37:14 up 2 days,  2:33,  0 users,  load average: 0.33, 0.36, 0.34",
+ * which Nova's hypervisor uptime API carries and the openstack CLI parses. Users are not counted (always 0).
+ */
+export function formatUptime(clock: Date, uptimeSeconds: number, loadavg: string): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const time = `${two(clock.getHours())}:${two(clock.getMinutes())}:${two(clock.getSeconds())}`;
+  const total = Math.floor(uptimeSeconds / 60);
+  const days = Math.floor(total / 1440);
+  const hours = Math.floor((total % 1440) / 60);
+  const minutes = total % 60;
+  let up = days > 0 ? `${days} day${days === 1 ? '' : 's'}, ` : '';
+  up += hours > 0 ? `${String(hours).padStart(2, ' ')}:${two(minutes)}` : `${minutes} min`;
+  const load = loadavg.trim().split(/\s+/).slice(0, 3).join(', ');
+  return ` ${time} up ${up},  0 users,  load average: ${load}`;
+}
+
+/** This host's `uptime` line from /proc/uptime and /proc/loadavg. */
+export async function hostUptime(clock = new Date()): Promise<string> {
+  const [uptime, loadavg] = await Promise.all([
+    readFile('/proc/uptime', 'utf8'),
+    readFile('/proc/loadavg', 'utf8'),
+  ]);
+  return formatUptime(clock, Number(uptime.split(/\s+/)[0]), loadavg);
+}

@@ -55,6 +55,10 @@ export class UnsupportedMediaType extends ApiError {
 export class InternalError extends ApiError {
   readonly status = 500;
 }
+/** A feature the backend cannot provide (Nova's 501 for a virt driver without it). */
+export class NotImplemented extends ApiError {
+  readonly status = 501;
+}
 
 export const STATUS_TITLES: Record<number, string> = {
   400: 'Bad Request',

@@ -3,6 +3,12 @@ import type { AppContext, AppState, Ctx } from '../common/context.js';
 import { microversions } from '../common/http/microversion-middleware.js';
 import { mount } from '../common/http/route.js';
 import { COMPUTE_MICROVERSIONS, advertisedComputeMax } from './microversions.js';
+import { mountServices } from './services/routes.js';
+import { mountHypervisors } from './hypervisors/routes.js';
+import { mountAvailabilityZones } from './availability-zones/routes.js';
+import { mountAggregates } from './aggregates/routes.js';
+import { mountFlavors } from './flavors/routes.js';
+import { mountKeypairs } from './keypairs/routes.js';
 
 export const COMPUTE_PREFIX = '/compute';
 
@@ -58,5 +64,11 @@ export function computeRouter(): Router<AppState, AppContext> {
       handler: (ctx) => void (ctx.body = { version: v21(ctx) }),
     });
   }
+  mountServices(router);
+  mountHypervisors(router);
+  mountAvailabilityZones(router);
+  mountAggregates(router);
+  mountFlavors(router);
+  mountKeypairs(router);
   return router;
 }

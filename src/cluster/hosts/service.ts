@@ -226,3 +226,54 @@ export async function leaseObservations(
     reportedAt: Number(r.reported_at),
   }));
 }
+
+/**
+ * Nova's service state: `up` while the host reported within downAfterMs ([compute] service_down_time) and is
+ * neither forced down nor revoked.
+ */
+export function hostState(host: Host, now: number, downAfterMs: number): 'up' | 'down' {
+  if (host.forcedDown || host.revokedAt !== null || host.lastReportAt === null) return 'down';
+  return now - host.lastReportAt <= downAfterMs ? 'up' : 'down';
+}
+
+export interface HostStatusUpdate {
+  enabled?: boolean;
+  disabledReason?: string | null;
+  forcedDown?: boolean;
+}
+
+/** Sets the scheduling status (Nova's service disabled/disabled_reason) and forced_down of a host. */
+export async function setHostStatus(
+  db: Knex,
+  hostId: number,
+  update: HostStatusUpdate,
+  now: number,
+): Promise<Host> {
+  const fields: Record<string, unknown> = { updated_at: now };
+  if (update.enabled !== undefined) fields.enabled = update.enabled;
+  if (update.disabledReason !== undefined) fields.disabled_reason = update.disabledReason;
+  if (update.forcedDown !== undefined) fields.forced_down = update.forcedDown;
+  const n = await db('hosts').where({ id: hostId }).update(fields);
+  if (n === 0) throw new NotFound(`Host ${hostId} could not be found.`);
+  return getHost(db, String(hostId));
+}
+
+/**
+ * Removes a host's enrollment (Nova's compute service delete): refused with 409 while instances are placed
+ * on it; its lease observations and aggregate memberships go with it (FK cascades). The agent's credential
+ * dies with the row, and the machine may enroll again afterwards.
+ */
+export async function deleteHost(db: Knex, hostId: number): Promise<void> {
+  await db.transaction(async (trx) => {
+    const row = await trx('hosts').where({ id: hostId }).forUpdate().first();
+    if (!row) throw new NotFound(`Host ${hostId} could not be found.`);
+    const [{ n }] = await trx('instances').where({ host_id: hostId }).count({ n: '*' });
+    if (Number(n) > 0) {
+      throw new Conflict(
+        'Unable to delete compute service that is hosting instances. Migrate or delete the instances first.',
+      );
+    }
+    await trx('lease_observations').where({ observer_id: hostId }).orWhere({ subject_id: hostId }).del();
+    await trx('hosts').where({ id: hostId }).del();
+  });
+}

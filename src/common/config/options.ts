@@ -239,7 +239,31 @@ export const OPTIONS = [
     description:
       'Highest compute microversion shown to python-novaclient, so that `nova evacuate --on-shared-storage` keeps working; empty: no special case.',
   },
+  {
+    section: 'compute',
+    name: 'service_down_time',
+    type: 'int',
+    default: 60,
+    min: 1,
+    description:
+      "Seconds without a host report after which its nova-compute service and hypervisor show `down` (Nova's service_down_time).",
+  },
+  {
+    section: 'compute',
+    name: 'default_availability_zone',
+    type: 'string',
+    default: 'nova',
+    description: 'Availability zone of a host that is in no aggregate with an availability_zone.',
+  },
   // (more [compute] options go here)
+  {
+    section: 'compute',
+    name: 'quota_key_pairs',
+    type: 'int',
+    default: 100,
+    min: -1,
+    description: "Key pairs one user may own (Nova's [quota] key_pairs); -1: unlimited.",
+  },
 
   // [image] (Glance options go here)
   {

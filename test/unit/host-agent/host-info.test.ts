@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   diskSize,
+  formatUptime,
   parseHostCpuModel,
   parseHypervisorVersion,
   parseMemTotalMb,
@@ -38,6 +39,27 @@ describe('host facts', () => {
       parseHostCpuModel('<capabilities><host><cpu><arch>x86_64</arch></cpu></host></capabilities>'),
       null,
     );
+  });
+
+  it("prints the host's uptime line as procps does, in the form the openstack CLI parses", () => {
+    const at = new Date(2026, 0, 1, 17, 37, 14);
+    assert.equal(
+      formatUptime(at, 2 * 86_400 + 2 * 3600 + 33 * 60 + 5, '0.33 0.36 0.34 1/123 4567\n'),
+      ' 17:37:14 up 2 days,  2:33,  0 users,  load average: 0.33, 0.36, 0.34',
+    );
+    assert.equal(
+      formatUptime(at, 86_400 + 59, '1.00 0.50 0.25 1/1 1'),
+      ' 17:37:14 up 1 day, 0 min,  0 users,  load average: 1.00, 0.50, 0.25',
+    );
+    assert.equal(
+      formatUptime(at, 3 * 3600 + 7 * 60, '0 0 0 1/1 1'),
+      ' 17:37:14 up  3:07,  0 users,  load average: 0, 0, 0',
+    );
+    // openstackclient's pattern for `hypervisor show` (compute/v2/hypervisor.py)
+    const m = /\s*(.+)\sup\s+(.+),\s+(.+)\susers?,\s+load average:\s(.+)/.exec(
+      formatUptime(at, 12 * 60, '0.10 0.20 0.30 1/1 1'),
+    );
+    assert.deepEqual(m?.slice(1), ['17:37:14', '12 min', '0', '0.10, 0.20, 0.30']);
   });
 
   it('measures the filesystem of a directory', async () => {
