@@ -13,9 +13,12 @@ host_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils 
 # The tiny guest image builder and the multi-host lab (GlusterFS shared storage).
 lab_packages=(dosfstools mtools syslinux syslinux-common fdisk cpio glusterfs-server glusterfs-client
   dnsmasq-base nftables bridge-utils arping iputils-ping curl busybox-static)
-aio_packages=(python3-openstackclient sqlite3 ca-certificates "${build_packages[@]}" "${host_packages[@]}")
+# The API itself: openssl makes x509 key pairs (as Nova does).
+api_packages=(openssl ca-certificates sqlite3)
+aio_packages=(python3-openstackclient "${api_packages[@]}" "${build_packages[@]}" "${host_packages[@]}")
 test_packages=(mariadb-server mariadb-client python3-openstackclient python3-novaclient python3-openstacksdk
-  python3-keystoneclient tempest python3-subunit sqlite3 "${build_packages[@]}" "${host_packages[@]}"
+  python3-keystoneclient python3-glanceclient python3-neutronclient tempest python3-subunit "${api_packages[@]}"
+  "${build_packages[@]}" "${host_packages[@]}"
   "${lab_packages[@]}")
 
 case "$profile" in
