@@ -1,5 +1,5 @@
 import type { JsonSchema } from '../../common/validation.js';
-import { fqdn } from '../services/schemas.js';
+import { fqdn } from '../parameter-types.js';
 
 /** Nova's parameter_types.name / az_name: printable, no leading or trailing whitespace (az: no ':'). */
 const name: JsonSchema = {

@@ -1,5 +1,6 @@
 /** Request schemas of Nova's schemas/flavors.py, flavors_extraspecs.py and flavor_access.py (2.1–2.79). */
 import type { JsonSchema, VersionedSchema } from '../../common/validation.js';
+import { novaBoolean } from '../parameter-types.js';
 
 const MAX_INT = 0x7fffffff;
 /** Printable, no leading or trailing whitespace (Nova's format 'name'). */
@@ -23,33 +24,6 @@ const description: JsonSchema = {
   maxLength: 65535,
   pattern: '^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$',
 };
-const bool: JsonSchema = {
-  type: ['boolean', 'string'],
-  enum: [
-    true,
-    'True',
-    'TRUE',
-    'true',
-    '1',
-    'ON',
-    'On',
-    'on',
-    'YES',
-    'Yes',
-    'yes',
-    false,
-    'False',
-    'FALSE',
-    'false',
-    '0',
-    'OFF',
-    'Off',
-    'off',
-    'NO',
-    'No',
-    'no',
-  ],
-};
 
 const flavorProps = (withDescription: boolean): Record<string, JsonSchema> => ({
   name,
@@ -70,7 +44,7 @@ const flavorProps = (withDescription: boolean): Record<string, JsonSchema> => ({
     exclusiveMinimum: 0,
     maximum: 3.40282e38,
   },
-  'os-flavor-access:is_public': bool,
+  'os-flavor-access:is_public': novaBoolean,
   ...(withDescription ? { description } : {}),
 });
 

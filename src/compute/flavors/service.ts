@@ -8,6 +8,7 @@ import { BadRequest, Conflict, NotFound } from '../../common/errors.js';
 import { newUuid } from '../../common/ids.js';
 import { isDuplicateKey, toBool } from '../../db/columns.js';
 import { getProject } from '../../identity/projects/service.js';
+import { boolFromNova } from '../parameter-types.js';
 
 export interface Flavor {
   id: number;
@@ -195,8 +196,6 @@ function integer(value: number | string | undefined, field: string, min: number)
   return n;
 }
 
-const TRUE = ['true', '1', 'on', 'yes'];
-
 export async function createFlavor(db: Knex, f: NewFlavor, now: number): Promise<Flavor> {
   const rxtx = f.rxtxFactor === undefined ? 1.0 : Number(f.rxtxFactor);
   if (!(rxtx > 0 && rxtx <= SQL_SP_FLOAT_MAX)) {
@@ -223,7 +222,7 @@ export async function createFlavor(db: Knex, f: NewFlavor, now: number): Promise
         ? true
         : typeof f.isPublic === 'boolean'
           ? f.isPublic
-          : TRUE.includes(f.isPublic.toLowerCase()),
+          : boolFromNova(f.isPublic),
     disabled: false,
     description: f.description ?? null,
     created_at: now,

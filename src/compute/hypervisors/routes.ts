@@ -6,7 +6,7 @@ import type { Microversion } from '../../common/microversion.js';
 import { nextLinks } from '../../common/paging.js';
 import { hostFromRow, type Host } from '../../cluster/hosts/service.js';
 import { adminRule } from '../policy.js';
-import { boolFromNova } from '../services/schemas.js';
+import { boolFromNova } from '../parameter-types.js';
 import { hostUsage, isUuidLike } from '../services/service.js';
 import { checkQuery } from '../services/routes.js';
 import { hypervisorView, statisticsView } from './view.js';

@@ -5,7 +5,8 @@ import { mount } from '../../common/http/route.js';
 import type { Microversion } from '../../common/microversion.js';
 import { deleteHost, setHostStatus, type Host } from '../../cluster/hosts/service.js';
 import { adminRule } from '../policy.js';
-import { boolFromNova, updateSchemas } from './schemas.js';
+import { boolFromNova } from '../parameter-types.js';
+import { updateSchemas } from './schemas.js';
 import { COMPUTE_BINARY, hostByName, listComputeHosts, serviceById } from './service.js';
 import { serviceView } from './view.js';
 
