@@ -34,7 +34,7 @@ export const QUOTA_LOCKS_TABLE = 'neutron_quota_locks';
 type UsageCounter = (db: Knex, projectId: string) => Promise<number>;
 const counters = new Map<string, UsageCounter>();
 
-/** How a resource counts a project's usage (resources nobody registered count 0: not implemented yet). */
+/** How a resource counts a project's usage (a resource nobody registered, such as routers, counts 0). */
 export function registerQuotaUsage(resource: string, counter: UsageCounter): void {
   counters.set(resource, counter);
 }
