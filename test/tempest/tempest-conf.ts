@@ -26,6 +26,8 @@ export interface TempestConfOptions {
   logFile?: string;
   /** Directory of Tempest's inter-worker lock files; default: oslo.concurrency's. */
   lockPath?: string;
+  /** An external (router:external) network for the tests that look one up; none: they skip. */
+  publicNetworkId?: string;
 }
 
 /** Identity features kvmstack implements: read by Tempest to skip what is not there. */
@@ -124,7 +126,10 @@ export function tempestConf(o: TempestConfOptions): string {
     }),
     section('identity-feature-enabled', IDENTITY_FEATURES),
     section('service_available', SERVICES_AVAILABLE),
-    section('network', NETWORK),
+    section('network', {
+      ...NETWORK,
+      ...(o.publicNetworkId ? { public_network_id: o.publicNetworkId } : {}),
+    }),
     section('network-feature-enabled', NETWORK_FEATURES),
     section('image', IMAGE),
     section('image-feature-enabled', IMAGE_FEATURES),

@@ -113,6 +113,50 @@ function runCollect(
   });
 }
 
+/**
+ * What a deployment has and Tempest expects to find: an external network with a subnet (Tempest's
+ * public_network_id), made by the admin as an operator would.
+ */
+async function createPublicNetwork(url: string, password: string): Promise<string> {
+  const auth = await fetch(`${url}/identity/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { id: 'default' }, password } },
+        },
+        scope: { project: { name: 'admin', domain: { id: 'default' } } },
+      },
+    }),
+  });
+  assert.equal(auth.status, 201, await auth.text());
+  const token = auth.headers.get('x-subject-token') as string;
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${url}/networking/v2.0/${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Auth-Token': token },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 201, text);
+    return JSON.parse(text) as Record<string, { id: string }>;
+  };
+  const { network } = await post('networks', {
+    network: {
+      name: 'public',
+      'router:external': true,
+      'provider:network_type': 'flat',
+      'provider:physical_network': 'public',
+    },
+  });
+  await post('subnets', {
+    subnet: { network_id: network.id, cidr: '172.24.4.0/24', ip_version: 4, enable_dhcp: false },
+  });
+  return network.id;
+}
+
 describe(`Tempest identity, image and network tests [${BACKEND}]`, { timeout: 30 * MINUTE }, () => {
   const work = mkdtempSync(join(tmpdir(), 'kvmstack-tempest-'));
   const configFile = join(work, 'kvmstack.conf');
@@ -172,6 +216,7 @@ describe(`Tempest identity, image and network tests [${BACKEND}]`, { timeout: 30
   });
 
   it('passes every claimed test', async () => {
+    const publicNetworkId = await createPublicNetwork(url, password);
     const runDir = join(work, 'run');
     mkdirSync(runDir);
     const conf = join(work, 'tempest.conf');
@@ -182,6 +227,7 @@ describe(`Tempest identity, image and network tests [${BACKEND}]`, { timeout: 30
         adminPassword: password,
         logFile: join(work, 'tempest.log'),
         lockPath: join(work, 'locks'),
+        publicNetworkId,
       }),
     );
 

@@ -39,7 +39,10 @@ export const MAX_HOST_ROUTES = 20;
 
 export const subnetNotFound = (id: string) => notFound('SubnetNotFound', `Subnet ${id} could not be found.`);
 
-/** Subnets the caller may see: its own, and those of networks it owns, shares or that are external. */
+/**
+ * Subnets the caller may see: its own, and those of networks it owns or that are shared. An external network
+ * is visible to every project, its subnets are not unless it is also shared (Neutron's get_subnet policy).
+ */
 export function visibleSubnets(db: Knex, caller: Caller): Knex.QueryBuilder {
   const q = db('subnets').select('subnets.*');
   if (!caller.isAdmin)
@@ -47,8 +50,7 @@ export function visibleSubnets(db: Knex, caller: Caller): Knex.QueryBuilder {
       w
         .where('subnets.project_id', caller.projectId)
         .orWhere('networks.project_id', caller.projectId)
-        .orWhere('networks.shared', true)
-        .orWhere('networks.router_external', true),
+        .orWhere('networks.shared', true),
     );
   return q;
 }

@@ -238,6 +238,16 @@ for (const backend of testBackends()) {
       ).body.network;
       const listB = (await call(u.b, 'get', '/networks')).body.networks.map((n: { id: string }) => n.id);
       assert.ok(listB.includes(shared.id) && listB.includes(ext.id) && !listB.includes(own.id));
+      // The subnets of a shared network are visible to others; those of an external, unshared one are not.
+      const subnet = (net: string, cidr: string) =>
+        call(u.admin, 'post', '/subnets', { subnet: { network_id: net, cidr, ip_version: 4 } });
+      const sharedSub = (await subnet(shared.id, '10.61.0.0/24')).body.subnet;
+      const extSub = (await subnet(ext.id, '10.62.0.0/24')).body.subnet;
+      const subsB = (await call(u.b, 'get', '/subnets')).body.subnets.map((x: { id: string }) => x.id);
+      assert.ok(subsB.includes(sharedSub.id), "a shared network's subnet is visible");
+      assert.ok(!subsB.includes(extSub.id), "an external network's subnet is not visible");
+      assertNeutronError(await call(u.b, 'get', `/subnets/${extSub.id}`), 404, 'SubnetNotFound');
+      assert.deepEqual((await call(u.b, 'get', `/subnets?network_id=${ext.id}`)).body.subnets, []);
       assertNeutronError(
         await call(u.b, 'put', `/networks/${shared.id}`, { network: { name: 'mine' } }),
         403,
