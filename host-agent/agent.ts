@@ -74,6 +74,7 @@ export class Agent {
       consoleLogs: this.consoleLogs,
       save: () => this.persist(),
       backup: (uuid, root) => this.backup(uuid, root),
+      storeMounts: () => this.cfg.stores.map((st) => st.mount),
       log: deps.log,
     });
     this.network = this.networkSync();
@@ -233,6 +234,8 @@ export class Agent {
           ...this.inventory,
           fenced: lease?.fenced ?? false,
           uptime: await hostUptime().catch(() => undefined),
+          // The API names a VM's bridge from these: a flat network on a mapped bridge uses that bridge as is.
+          bridgeMappings: Object.fromEntries(this.cfg.network.bridgeMappings),
         },
         domains: domains.map((d) => ({
           uuid: d.uuid,

@@ -1,4 +1,6 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { rm, rmdir } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
 import type { Logger } from 'pino';
 import { BadRequest, Conflict, NotFound } from '../src/common/errors.js';
 import {
@@ -22,6 +24,8 @@ export interface CommandContext {
   save: () => void;
   /** Writes the domain's XML backup to shared storage; failures are logged, not fatal. */
   backup: (uuid: string, rootDisk?: string) => Promise<void>;
+  /** Mount points of this host's shared stores: a deleted server's files are removed only under them. */
+  storeMounts: () => string[];
   log: Logger;
 }
 
@@ -70,6 +74,73 @@ export class Commands {
       this.c.consoleLogs.delete(uuid);
       this.applied(uuid, generation);
     });
+  }
+
+  pause(uuid: string, generation: number): Promise<DomainStatus> {
+    return this.onDomain(uuid, generation, async () => this.c.driver.pause(uuid));
+  }
+  unpause(uuid: string, generation: number): Promise<DomainStatus> {
+    return this.onDomain(uuid, generation, async () => this.c.driver.unpause(uuid));
+  }
+  suspend(uuid: string, generation: number): Promise<DomainStatus> {
+    return this.onDomain(uuid, generation, async () => this.c.driver.suspend(uuid));
+  }
+  resume(uuid: string, generation: number): Promise<DomainStatus> {
+    return this.onDomain(uuid, generation, async () => this.c.driver.resume(uuid));
+  }
+
+  /** createImage: a flattened copy of the root disk (vda) at targetPath, on a shared store. */
+  snapshot(
+    uuid: string,
+    generation: number,
+    targetPath: string,
+  ): Promise<{ size: number; virtualSize: number }> {
+    const path = this.underStore(targetPath, 'snapshots');
+    return this.serial(uuid, async () => {
+      const current = await this.need(uuid);
+      this.check(uuid, generation, current);
+      return this.c.driver.snapshot(uuid, 'vda', path);
+    });
+  }
+
+  /** rebuild: the shut-off domain's root disk becomes a new overlay (the API then defines it again). */
+  resetRootDisk(uuid: string, generation: number, disk: DiskSpec): Promise<void> {
+    if (disk.target !== 'vda') throw new BadRequest('only the root disk (vda) is rebuilt');
+    this.underStore(disk.path, 'instances');
+    return this.serial(uuid, async () => {
+      const current = await this.need(uuid);
+      this.check(uuid, generation, current);
+      await this.c.driver.resetDisk(uuid, disk);
+    });
+  }
+
+  /**
+   * A deleted server's files (root overlay, config drive, console log), then their directory if it is empty.
+   * Only files under <store>/instances/ go, and never while a domain with this uuid is defined here.
+   */
+  purge(uuid: string, paths: string[]): Promise<void> {
+    const files = paths.map((p) => this.underStore(p, 'instances'));
+    return this.serial(uuid, async () => {
+      if (await this.c.driver.getDomain(uuid))
+        throw new Conflict(`Domain ${uuid} is still defined on this host.`);
+      const dirs = new Set<string>();
+      for (const f of files) {
+        await rm(f, { force: true });
+        dirs.add(dirname(f));
+      }
+      for (const d of dirs) await rmdir(d).catch(() => undefined); // not empty, or gone: left as it is
+      this.c.consoleLogs.delete(uuid);
+      this.c.save();
+    });
+  }
+
+  /** An absolute, normalized path inside <mount of a configured store>/<area>/, or 400. */
+  private underStore(path: string, area: 'instances' | 'snapshots'): string {
+    if (!isAbsolute(path) || normalize(path) !== path || path.includes('\0'))
+      throw new BadRequest(`${path} is not an absolute, normalized path`);
+    const ok = this.c.storeMounts().some((m) => path.startsWith(`${join(m, area)}/`));
+    if (!ok) throw new BadRequest(`${path} is not under the ${area} directory of a shared store`);
+    return path;
   }
 
   /** Live migration to a peer; the VM's next generation belongs to the destination host from then on. */

@@ -34,6 +34,8 @@ const nicSchema: JsonSchema = {
     mac,
     bridge: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' },
     mtu: { type: 'integer', minimum: 68, maximum: 65535 },
+    // the tap's name (tap<port id prefix>), so the network agent finds the port's device
+    target: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' },
   },
   required: ['mac', 'bridge'],
   additionalProperties: false,
@@ -91,6 +93,13 @@ const SCHEMAS = {
   ),
   disk: body({ disk: diskSchema }, ['disk']),
   nic: body({ nic: nicSchema }, ['nic']),
+  snapshot: body({ targetPath: absPath }, ['targetPath']),
+  purge: {
+    type: 'object',
+    properties: { paths: { type: 'array', items: absPath, minItems: 1, maxItems: 16 } },
+    required: ['paths'],
+    additionalProperties: false,
+  } as JsonSchema,
 };
 
 type G = { generation: number };
@@ -138,7 +147,7 @@ export function createRpcServer(commands: Commands, rpcSecret: () => string, log
     const b = await parsed<G & { owner: string; spec: never }>(ctx, SCHEMAS.define);
     ctx.body = await commands.define(id(ctx), b.generation, b.owner, b.spec);
   });
-  for (const action of ['start', 'shutdown', 'destroy'] as const) {
+  for (const action of ['start', 'shutdown', 'destroy', 'pause', 'unpause', 'suspend', 'resume'] as const) {
     router.post(`/v1/domains/:uuid/${action}`, async (ctx) => {
       const b = await parsed<G>(ctx, SCHEMAS.plain);
       ctx.body = await commands[action](id(ctx), b.generation);
@@ -147,6 +156,20 @@ export function createRpcServer(commands: Commands, rpcSecret: () => string, log
   router.post('/v1/domains/:uuid/reboot', async (ctx) => {
     const b = await parsed<G & { hard?: boolean }>(ctx, SCHEMAS.reboot);
     ctx.body = await commands.reboot(id(ctx), b.generation, b.hard ?? false);
+  });
+  router.post('/v1/domains/:uuid/snapshot', async (ctx) => {
+    const b = await parsed<G & { targetPath: string }>(ctx, SCHEMAS.snapshot);
+    ctx.body = await commands.snapshot(id(ctx), b.generation, b.targetPath);
+  });
+  router.post('/v1/domains/:uuid/reset-root-disk', async (ctx) => {
+    const b = await parsed<G & { disk: never }>(ctx, SCHEMAS.disk);
+    await commands.resetRootDisk(id(ctx), b.generation, b.disk);
+    ctx.body = {};
+  });
+  router.post('/v1/domains/:uuid/purge', async (ctx) => {
+    const b = await parsed<{ paths: string[] }>(ctx, SCHEMAS.purge);
+    await commands.purge(id(ctx), b.paths);
+    ctx.body = {};
   });
   router.post('/v1/domains/:uuid/undefine', async (ctx) => {
     const b = await parsed<G>(ctx, SCHEMAS.plain);

@@ -11,6 +11,8 @@ import { createIdentityRuntime } from './identity/index.js';
 import type { IdentityRuntime } from './identity/runtime.js';
 import { removeStrayImageFiles } from './image/images/service.js';
 import { checkSegmentOptions } from './network/networks/segments.js';
+import { createTaskRunner } from './compute/tasks/index.js';
+import type { TaskRunner } from './compute/tasks/runner.js';
 
 /** How often each API process removes image files no image owns (interrupted deletes, dead uploads). */
 const STRAY_IMAGE_SWEEP_MS = 3_600_000;
@@ -21,6 +23,8 @@ export interface ApiService {
   server: Server;
   /** The bound port (useful with port 0). */
   port: number;
+  /** This process's durable-task runner. */
+  tasks: TaskRunner;
   close(): Promise<void>;
 }
 
@@ -54,7 +58,8 @@ export async function startApiService(
     throw new Error(`no token signing key in ${config.token.key_repository}: run \`kvmstack keys setup\``);
   }
   identity.keys.signingKey();
-  const deps: AppDeps = { config, db, log, now, tokens: identity.tokens };
+  const tasks = createTaskRunner({ db, config, log, now });
+  const deps: AppDeps = { config, db, log, now, tokens: identity.tokens, tasks };
   await identity.revocations.start(config.token.revocation_refresh_interval * 1000, (err) =>
     log.warn({ err }, 'revocation refresh failed'),
   );
@@ -78,6 +83,7 @@ export async function startApiService(
     server.listen(port, listen, () => resolve());
   });
   const bound = (server.address() as { port: number }).port;
+  tasks.start(); // pending and orphaned tasks of any process, resumed here
   log.info(
     { port: bound, listen, db: config.database.connection.replace(/\/\/[^@]*@/, '//***@') },
     'kvmstack API listening',
@@ -87,8 +93,10 @@ export async function startApiService(
     identity,
     server,
     port: bound,
+    tasks,
     async close() {
       identity.revocations.stop();
+      await tasks.stop();
       clearInterval(purge);
       clearInterval(sweep);
       await new Promise<void>((resolve) => {

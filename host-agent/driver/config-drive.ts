@@ -45,7 +45,9 @@ export async function buildConfigDrive(
     await writeFile(join(latest, 'meta_data.json'), JSON.stringify(cd.metaData));
     await writeFile(join(latest, 'network_data.json'), JSON.stringify(cd.networkData));
     await writeFile(join(latest, 'vendor_data.json'), JSON.stringify(cd.vendorData ?? {}));
-    if (cd.userData !== undefined) await writeFile(join(latest, 'user_data'), cd.userData);
+    // user data is binary-safe: the API sends its bytes as a latin1 string (one character per byte)
+    if (cd.userData !== undefined)
+      await writeFile(join(latest, 'user_data'), Buffer.from(cd.userData, 'latin1'));
     await run('genisoimage', ['-o', tmp, '-V', 'config-2', '-r', '-J', '-quiet', stage], {
       timeoutMs: opts.timeoutMs ?? 60_000,
     });

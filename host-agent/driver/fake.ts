@@ -9,6 +9,7 @@ import {
   type NicSpec,
   type Ownership,
 } from './types.js';
+import { blankDisk } from './disk-files.js';
 
 interface FakeDomain {
   spec: DomainSpec;
@@ -70,6 +71,7 @@ export class FakeDriver implements HypervisorDriver {
   async start(uuid: string): Promise<void> {
     const d = this.need(uuid);
     if (d.state === 'running') return;
+    if (d.state === 'paused') throw new DriverError(`domain ${uuid} is paused`, 'conflict');
     for (const disk of d.spec.disks.filter((x) => !x.readOnly)) {
       const holder = this.cluster.lockHolder(disk.path, uuid);
       if (holder)
@@ -96,6 +98,53 @@ export class FakeDriver implements HypervisorDriver {
     const d = this.domains.get(uuid);
     if (d?.state === 'running') throw new DriverError(`domain ${uuid} is running`, 'conflict');
     this.domains.delete(uuid);
+  }
+
+  async pause(uuid: string): Promise<void> {
+    const d = this.need(uuid);
+    if (d.state === 'paused') return;
+    if (d.state !== 'running') throw new DriverError(`domain ${uuid} is not running`, 'conflict');
+    d.state = 'paused';
+  }
+
+  async unpause(uuid: string): Promise<void> {
+    const d = this.need(uuid);
+    if (d.state === 'running') return;
+    if (d.state !== 'paused') throw new DriverError(`domain ${uuid} is not paused`, 'conflict');
+    d.state = 'running';
+  }
+
+  async suspend(uuid: string): Promise<void> {
+    const d = this.need(uuid);
+    if (d.state === 'suspended') return;
+    if (d.state !== 'running' && d.state !== 'paused')
+      throw new DriverError(`domain ${uuid} is not running`, 'conflict');
+    d.state = 'suspended';
+  }
+
+  async resume(uuid: string): Promise<void> {
+    const d = this.need(uuid);
+    if (d.state === 'running') return;
+    if (d.state !== 'suspended') throw new DriverError(`domain ${uuid} is not suspended`, 'conflict');
+    d.state = 'running';
+  }
+
+  /** The fake has no disk contents: its snapshot is an empty qcow2 of the disk's size (1 GiB if unsized). */
+  async snapshot(
+    uuid: string,
+    target: string,
+    targetPath: string,
+  ): Promise<{ size: number; virtualSize: number }> {
+    const disk = this.need(uuid).spec.disks.find((x) => x.target === target);
+    if (!disk) throw new DriverError(`the domain has no disk ${target}`, 'not_found');
+    return blankDisk(targetPath, (disk.sizeGb ?? 1) * 2 ** 30);
+  }
+
+  async resetDisk(uuid: string, disk: DiskSpec): Promise<void> {
+    const d = this.need(uuid);
+    if (d.state !== 'shutoff') throw new DriverError(`domain ${uuid} must be shut off`, 'conflict');
+    if (!d.spec.disks.some((x) => x.target === disk.target && x.path === disk.path))
+      throw new DriverError(`${disk.path} is not the domain's ${disk.target}`);
   }
 
   async migrate(uuid: string, target: MigrateTarget, own: Ownership): Promise<void> {

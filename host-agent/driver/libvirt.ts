@@ -15,6 +15,7 @@ import {
   type Hypervisor,
 } from '@unraid/libvirt';
 import { buildConfigDrive, configDrivePath } from './config-drive.js';
+import { copyDisk, recreateOverlay } from './disk-files.js';
 import { LibvirtConnection } from './connection.js';
 import { kindOf, messageOf, toDriverError } from './errors.js';
 import { ExecError, run } from '../../src/common/exec.js';
@@ -123,7 +124,7 @@ export class LibvirtDriver implements HypervisorDriver {
       const out: DomainStatus[] = [];
       for (const d of await hv.connectListAllDomains()) {
         try {
-          out.push(await statusOf(d, persistent));
+          out.push(await this.withSaved(await statusOf(d, persistent)));
         } catch (err) {
           // Undefined between the listing and now: it is simply not there any more.
           if (kindOf(messageOf(err)) !== 'not_found') throw err;
@@ -136,7 +137,7 @@ export class LibvirtDriver implements HypervisorDriver {
   getDomain(uuid: string): Promise<DomainStatus | null> {
     return this.op(`looking up ${uuid}`, async (hv) => {
       const d = await lookup(hv, uuid);
-      return d ? statusOf(d, await persistentUuids(hv)) : null;
+      return d ? this.withSaved(await statusOf(d, await persistentUuids(hv))) : null;
     });
   }
 
@@ -233,8 +234,91 @@ export class LibvirtDriver implements HypervisorDriver {
       if (!d) return;
       // libvirt would make a running domain transient; kvmstack wants it stopped first.
       if (await isActive(d)) throw new DriverError(`domain ${uuid} is running`, 'conflict');
+      if (await this.hasManagedSave(uuid)) await this.virsh(['managedsave-remove', uuid]);
       await d.undefine();
     });
+  }
+
+  pause(uuid: string): Promise<void> {
+    return this.op(`pausing ${uuid}`, async (hv) => {
+      const d = await need(hv, uuid);
+      const { state } = await d.getInfo();
+      if (POWER_STATE[state] === 'paused') return;
+      if (POWER_STATE[state] !== 'running')
+        throw new DriverError(`domain ${uuid} is not running`, 'conflict');
+      await d.suspend();
+    });
+  }
+
+  unpause(uuid: string): Promise<void> {
+    return this.op(`unpausing ${uuid}`, async (hv) => {
+      const d = await need(hv, uuid);
+      const { state } = await d.getInfo();
+      if (POWER_STATE[state] === 'running') return;
+      if (POWER_STATE[state] !== 'paused') throw new DriverError(`domain ${uuid} is not paused`, 'conflict');
+      await d.resume();
+    });
+  }
+
+  /** libvirt's managed save (`virsh managedsave`), as Nova's libvirt driver suspends. */
+  async suspend(uuid: string): Promise<void> {
+    const doing = `suspending ${uuid}`;
+    const st = await this.getDomain(uuid);
+    if (!st)
+      throw new DriverError(
+        `${doing}: Domain not found: no domain with matching uuid '${uuid}'`,
+        'not_found',
+      );
+    if (st.state === 'suspended') return;
+    if (!isActiveState(st.state)) throw new DriverError(`${doing}: domain is not running`, 'conflict');
+    await this.virshOp(doing, ['managedsave', uuid]);
+  }
+
+  /** Starting a domain with a managed-save image restores it (virDomainCreate uses the image). */
+  async resume(uuid: string): Promise<void> {
+    const st = await this.getDomain(uuid);
+    if (st?.state !== 'suspended' && st?.state !== 'running')
+      throw new DriverError(`resuming ${uuid}: domain is not suspended`, 'conflict');
+    await this.start(uuid);
+  }
+
+  async snapshot(
+    uuid: string,
+    target: string,
+    targetPath: string,
+  ): Promise<{ size: number; virtualSize: number }> {
+    const doing = `snapshotting ${target} of ${uuid}`;
+    const xml = await this.domainXml(uuid);
+    const source = diskSourceOf(xml, target);
+    if (!source) throw new DriverError(`${doing}: the domain has no disk ${target}`, 'not_found');
+    const st = await this.getDomain(uuid);
+    const pausedHere = st?.state === 'running';
+    if (pausedHere) await this.pause(uuid);
+    try {
+      return await copyDisk(source, targetPath);
+    } catch (err) {
+      throw toDriverError(err, doing);
+    } finally {
+      if (pausedHere) await this.unpause(uuid).catch(() => undefined);
+    }
+  }
+
+  async resetDisk(uuid: string, disk: DiskSpec): Promise<void> {
+    const doing = `recreating ${disk.target} of ${uuid}`;
+    const st = await this.getDomain(uuid);
+    if (!st)
+      throw new DriverError(
+        `${doing}: Domain not found: no domain with matching uuid '${uuid}'`,
+        'not_found',
+      );
+    if (st.state !== 'shutoff') throw new DriverError(`${doing}: the domain must be shut off`, 'conflict');
+    if (diskSourceOf(await this.domainXml(uuid), disk.target) !== disk.path)
+      throw new DriverError(`${doing}: ${disk.path} is not the domain's ${disk.target}`);
+    try {
+      await recreateOverlay(disk);
+    } catch (err) {
+      throw toDriverError(err, doing);
+    }
   }
 
   /**
@@ -310,6 +394,17 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   // ---- helpers ------------------------------------------------------------------------------------------
+
+  /** A shut-off domain with a managed-save image is a suspended one (libvirt's "shut off (saved)"). */
+  private async withSaved(st: DomainStatus): Promise<DomainStatus> {
+    if (st.state !== 'shutoff' || !(await this.hasManagedSave(st.uuid))) return st;
+    return { ...st, state: 'suspended' };
+  }
+
+  private async hasManagedSave(uuid: string): Promise<boolean> {
+    const out = await this.virsh(['domstate', '--reason', uuid]).catch(() => '');
+    return /\(saved\)/.test(out);
+  }
 
   private async op<T>(doing: string, fn: (hv: Hypervisor) => Promise<T>): Promise<T> {
     try {
@@ -513,4 +608,20 @@ async function exists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+/** The source file of a disk device (by target dev) in a domain's XML. */
+export function diskSourceOf(xml: string, target: string): string | null {
+  for (const m of xml.matchAll(/<disk\b[\s\S]*?<\/disk>/g)) {
+    const disk = m[0];
+    if (!new RegExp(`<target[^>]*dev=['"]${target}['"]`).test(disk)) continue;
+    const src = /<source[^>]*file=['"]([^'"]+)['"]/.exec(disk);
+    return src
+      ? src[1]
+          .replace(/&amp;/g, '&')
+          .replace(/&apos;/g, "'")
+          .replace(/&quot;/g, '"')
+      : null;
+  }
+  return null;
 }

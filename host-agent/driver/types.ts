@@ -51,7 +51,7 @@ export interface ConfigDriveSpec {
   metaData: Record<string, unknown>;
   /** openstack/latest/network_data.json */
   networkData: Record<string, unknown>;
-  /** openstack/latest/user_data, raw bytes as given (already base64-decoded). */
+  /** openstack/latest/user_data: its bytes as a latin1 string (one character per byte, already base64-decoded). */
   userData?: string;
   vendorData?: Record<string, unknown>;
 }
@@ -128,8 +128,24 @@ export interface HypervisorDriver {
   /** Hard power-off. */
   destroy(uuid: string): Promise<void>;
   reboot(uuid: string, hard: boolean): Promise<void>;
-  /** Removes the definition; never deletes a disk on a shared store. */
+  /** Removes the definition (and a managed-save image); never deletes a disk on a shared store. */
   undefine(uuid: string): Promise<void>;
+  /** Freezes a running guest's vCPUs (Nova's pause); conflict when it is not running. */
+  pause(uuid: string): Promise<void>;
+  unpause(uuid: string): Promise<void>;
+  /**
+   * Saves a running guest's memory to a managed-save image and stops it (Nova's libvirt suspend); the domain
+   * then reports 'suspended' until resume (or start) restores it.
+   */
+  suspend(uuid: string): Promise<void>;
+  resume(uuid: string): Promise<void>;
+  /**
+   * A standalone qcow2 (no backing file) of the domain's disk `target`, written atomically to targetPath; a
+   * running guest is paused for the copy (crash-consistent) and resumed after.
+   */
+  snapshot(uuid: string, target: string, targetPath: string): Promise<{ size: number; virtualSize: number }>;
+  /** Rebuild: the shut-off domain's disk becomes a fresh overlay on disk.backingPath, at the same path. */
+  resetDisk(uuid: string, disk: DiskSpec): Promise<void>;
   /** Live migration, peer to peer, shared storage only; the domain is defined on the destination on success. */
   migrate(uuid: string, target: MigrateTarget, own: Ownership): Promise<void>;
   attachDisk(uuid: string, disk: DiskSpec): Promise<void>;

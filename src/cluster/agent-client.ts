@@ -38,6 +38,33 @@ export class AgentClient {
   reboot(uuid: string, generation: number, hard: boolean): Promise<DomainStatus> {
     return this.call('POST', `/v1/domains/${uuid}/reboot`, { generation, hard });
   }
+  pause(uuid: string, generation: number): Promise<DomainStatus> {
+    return this.call('POST', `/v1/domains/${uuid}/pause`, { generation });
+  }
+  unpause(uuid: string, generation: number): Promise<DomainStatus> {
+    return this.call('POST', `/v1/domains/${uuid}/unpause`, { generation });
+  }
+  suspend(uuid: string, generation: number): Promise<DomainStatus> {
+    return this.call('POST', `/v1/domains/${uuid}/suspend`, { generation });
+  }
+  resume(uuid: string, generation: number): Promise<DomainStatus> {
+    return this.call('POST', `/v1/domains/${uuid}/resume`, { generation });
+  }
+  /** A flattened qcow2 of the root disk at targetPath (under <store>/snapshots/ on the host). */
+  snapshot(
+    uuid: string,
+    generation: number,
+    targetPath: string,
+  ): Promise<{ size: number; virtualSize: number }> {
+    return this.call('POST', `/v1/domains/${uuid}/snapshot`, { generation, targetPath });
+  }
+  resetRootDisk(uuid: string, generation: number, disk: DiskSpec): Promise<void> {
+    return this.call('POST', `/v1/domains/${uuid}/reset-root-disk`, { generation, disk });
+  }
+  /** Removes a deleted server's files on the host (only under <store>/instances/). */
+  purge(uuid: string, paths: string[]): Promise<void> {
+    return this.call('POST', `/v1/domains/${uuid}/purge`, { paths });
+  }
   undefine(uuid: string, generation: number): Promise<void> {
     return this.call('POST', `/v1/domains/${uuid}/undefine`, { generation });
   }

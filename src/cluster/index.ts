@@ -16,6 +16,7 @@ import {
   type HostReport,
 } from './hosts/service.js';
 import { reconcileAnswer } from './instances/service.js';
+import { syncPowerStates } from '../compute/servers/power-sync.js';
 import { hostNetworkState, recordNetworkReport } from '../network/host-state.js';
 import type { NetworkSyncReport } from '../network/realization.js';
 
@@ -148,7 +149,9 @@ export function clusterRouter(): Router<AppState, AppContext> {
     errors: [],
     handler: async (ctx) => {
       const host = await callingHost(ctx);
-      await recordReport(ctx.deps.db, host, ctx.state.body as HostReport, ctx.deps.now());
+      const report = ctx.state.body as HostReport;
+      await recordReport(ctx.deps.db, host, report, ctx.deps.now());
+      await syncPowerStates(ctx.deps.db, host.id, report.domains, ctx.deps.now());
       ctx.status = 204;
     },
   });

@@ -52,6 +52,8 @@ export interface AppDeps {
   tokens: TokenValidator;
   /** Milliseconds since the epoch; injected so expiry and HA logic are testable with a fake clock. */
   now: () => number;
+  /** This process's runner of durable tasks (design §3); absent in processes that run none. */
+  tasks?: { kick(ids: string[]): void };
 }
 
 export interface AppContext {

@@ -9,6 +9,12 @@ import { mountAvailabilityZones } from './availability-zones/routes.js';
 import { mountAggregates } from './aggregates/routes.js';
 import { mountFlavors } from './flavors/routes.js';
 import { mountKeypairs } from './keypairs/routes.js';
+import { mountServers } from './servers/routes.js';
+import { mountServerMetadata } from './servers/metadata/routes.js';
+import { mountServerTags } from './servers/tags/routes.js';
+import { mountServerIps } from './servers/ips/routes.js';
+import { mountInstanceActions } from './servers/instance-actions/routes.js';
+import { mountServerInterfaces } from './servers/interfaces/routes.js';
 
 export const COMPUTE_PREFIX = '/compute';
 
@@ -70,5 +76,11 @@ export function computeRouter(): Router<AppState, AppContext> {
   mountAggregates(router);
   mountFlavors(router);
   mountKeypairs(router);
+  mountServers(router);
+  mountServerMetadata(router);
+  mountServerTags(router);
+  mountServerIps(router);
+  mountInstanceActions(router);
+  mountServerInterfaces(router);
   return router;
 }

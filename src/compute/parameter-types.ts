@@ -37,3 +37,26 @@ export const novaBoolean: JsonSchema = {
 };
 export const boolFromNova = (v: unknown): boolean =>
   v === true || (typeof v === 'string' && ['true', '1', 'on', 'yes'].includes(v.toLowerCase()));
+
+/** Printable, no leading or trailing whitespace (Nova's format 'name'). */
+export const name: JsonSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^(?!\\s)[^\\x00-\\x1f\\x7f]*(?<!\\s)$',
+};
+/** Nova's parameter_types.description. */
+export const description: JsonSchema = {
+  type: ['string', 'null'],
+  minLength: 0,
+  maxLength: 65535,
+  pattern: '^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$',
+};
+/** Nova's parameter_types.metadata: string keys 1..255 without dots-only, string values ≤ 255. */
+export const metadata: JsonSchema = {
+  type: 'object',
+  patternProperties: {
+    '^[a-zA-Z0-9-_:. ]{1,255}$': { type: 'string', maxLength: 255 },
+  },
+  additionalProperties: false,
+};

@@ -7,6 +7,7 @@ import * as m005 from './migrations/005_network.js';
 import * as m006 from './migrations/006_security_groups.js';
 import * as m007 from './migrations/007_flavors_keypairs.js';
 import * as m008 from './migrations/008_aggregates.js';
+import * as m009 from './migrations/009_servers.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -23,6 +24,7 @@ const MIGRATIONS: [string, Migration][] = [
   ['006_security_groups', m006],
   ['007_flavors_keypairs', m007],
   ['008_aggregates', m008],
+  ['009_servers', m009],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { withRetry } from '../../db/transactions.js';
 import type { Knex } from 'knex';
 import { Conflict, Forbidden, NotFound, Unauthorized } from '../../common/errors.js';
 import { newSecret, newUuid } from '../../common/ids.js';
@@ -155,7 +156,8 @@ export interface HostReport {
  * not agree), so the HA monitor can ask: has anyone seen host X's lease advance lately?
  */
 export async function recordReport(db: Knex, host: Host, report: HostReport, now: number): Promise<void> {
-  await db.transaction(async (trx) => {
+  // retried: the scheduler locks host rows, and the lease rows' foreign keys lock them too (a deadlock is a race)
+  await withRetry(db, async (trx) => {
     await trx('hosts')
       .where({ id: host.id })
       .update({

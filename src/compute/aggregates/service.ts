@@ -4,6 +4,7 @@
  * host may not sit in two aggregates with different zones.
  */
 import type { Knex } from 'knex';
+import { isPlacementPolicy, PLACEMENT_POLICIES } from '../../scheduler/filters.js';
 import { BadRequest, Conflict, NotFound } from '../../common/errors.js';
 import { newUuid } from '../../common/ids.js';
 import { isDuplicateKey } from '../../db/columns.js';
@@ -19,8 +20,6 @@ export interface Aggregate {
 }
 
 const AZ = 'availability_zone';
-/** The scheduler's per-aggregate placement policy (read by the scheduler later). */
-export const PLACEMENT_POLICIES = ['performance', 'progressive'];
 
 const notFound = (id: number | string) => new NotFound(`Aggregate ${id} could not be found.`);
 
@@ -67,7 +66,7 @@ export async function getAggregate(db: Knex, id: number): Promise<Aggregate> {
 
 function checkMetadataValues(metadata: Record<string, string | null>, fail: (reason: string) => Error): void {
   const p = metadata.placement_policy;
-  if (p !== undefined && p !== null && !PLACEMENT_POLICIES.includes(p)) {
+  if (p !== undefined && p !== null && !isPlacementPolicy(p)) {
     throw fail(`placement_policy must be one of ${PLACEMENT_POLICIES.join(', ')}`);
   }
   if (AZ in metadata && !metadata[AZ]) throw fail('does not support empty named availability zone');

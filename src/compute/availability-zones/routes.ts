@@ -2,21 +2,10 @@ import type Router from '@koa/router';
 import type { AppContext, AppState, Ctx } from '../../common/context.js';
 import { mount } from '../../common/http/route.js';
 import { isoMicrosNoZ } from '../../common/time.js';
-import { hostState, type Host } from '../../cluster/hosts/service.js';
+import { hostState } from '../../cluster/hosts/service.js';
 import { adminRule, readerRule } from '../policy.js';
 import { COMPUTE_BINARY, listComputeHosts } from '../services/service.js';
-
-/**
- * Nova's zones: a zone is available when it has an enabled nova-compute service (up or not), and listed as
- * unavailable when all its services are disabled. Hosts carry their zone (the aggregates keep it current).
- */
-function zones(hosts: Host[]): { available: string[]; unavailable: string[] } {
-  const available = [...new Set(hosts.filter((h) => h.enabled).map((h) => h.availabilityZone))].sort();
-  const unavailable = [...new Set(hosts.filter((h) => !h.enabled).map((h) => h.availabilityZone))]
-    .filter((z) => !available.includes(z))
-    .sort();
-  return { available, unavailable };
-}
+import { zones } from './service.js';
 
 async function describe(ctx: Ctx, verbose: boolean): Promise<void> {
   const hosts = await listComputeHosts(ctx.deps.db);

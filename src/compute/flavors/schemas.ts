@@ -1,15 +1,8 @@
 /** Request schemas of Nova's schemas/flavors.py, flavors_extraspecs.py and flavor_access.py (2.1–2.79). */
 import type { JsonSchema, VersionedSchema } from '../../common/validation.js';
-import { novaBoolean } from '../parameter-types.js';
+import { description, name, novaBoolean } from '../parameter-types.js';
 
 const MAX_INT = 0x7fffffff;
-/** Printable, no leading or trailing whitespace (Nova's format 'name'). */
-const name: JsonSchema = {
-  type: 'string',
-  minLength: 1,
-  maxLength: 255,
-  pattern: '^(?!\\s)[^\\x00-\\x1f\\x7f]*(?<!\\s)$',
-};
 // Integers may come as strings of digits (as Nova accepts); the range is checked again after conversion.
 const positive: JsonSchema = {
   type: ['integer', 'string'],
@@ -18,12 +11,6 @@ const positive: JsonSchema = {
   maximum: MAX_INT,
 };
 const nonNegative: JsonSchema = { ...positive, minimum: 0 };
-const description: JsonSchema = {
-  type: ['string', 'null'],
-  minLength: 0,
-  maxLength: 65535,
-  pattern: '^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$',
-};
 
 const flavorProps = (withDescription: boolean): Record<string, JsonSchema> => ({
   name,
