@@ -4,7 +4,7 @@
  * (`openstack`, openstacksdk) against it. Every child process is started with execFile and an argument array.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -177,6 +177,7 @@ process.once('exit', () => {
 /** Starts a kvmstack all-in-one with `kvmstack --config DIR/kvmstack.conf up --data-dir DIR/data --port PORT`. */
 export async function startKvmstack(opts: StartOptions = {}): Promise<Kvmstack> {
   const dir = mkdtempSync(join(tmpdir(), 'kvmstack-e2e-'));
+  chmodSync(dir, 0o711); // as /var/lib is: QEMU (libvirt's user) walks through to the VMs' disks
   const configFile = join(dir, 'kvmstack.conf');
   const dataDir = join(dir, 'data');
   const pidFile = join(dataDir, 'kvmstack-api.pid');

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -105,6 +113,11 @@ async function startApi(config: LoadedConfig, configFile: string): Promise<numbe
 /** The all-in-one's compute host: the tiny guest image (also the KVM probe), libvirtd, an agent with a dir store. */
 async function upLocalHost(config: LoadedConfig, configFile: string): Promise<void> {
   const host = localHostPaths(config, configFile);
+  // QEMU runs as libvirt's unprivileged user: it must be able to walk to the VMs' disks (search, not list)
+  for (const dir of [config.DEFAULT.data_dir, dirname(host.store), host.store]) {
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, statSync(dir).mode | 0o011);
+  }
   const image = await ensureTinyImage({ out: host.probeImage });
   step(
     image.built

@@ -305,7 +305,7 @@ export const OPTIONS = [
     type: 'int',
     default: 20,
     min: -1,
-    description: "vCPUs one project's servers may use (Nova's [quota] cores); -1: unlimited.",
+    description: "vCPUs the servers of one project may have in total (Nova's [quota] cores); -1: unlimited.",
   },
   {
     section: 'compute',
@@ -313,7 +313,8 @@ export const OPTIONS = [
     type: 'int',
     default: 51200,
     min: -1,
-    description: "MiB of RAM one project's servers may use (Nova's [quota] ram); -1: unlimited.",
+    description:
+      "MiB of RAM the servers of one project may have in total (Nova's [quota] ram); -1: unlimited.",
   },
   {
     section: 'compute',
@@ -329,7 +330,7 @@ export const OPTIONS = [
     type: 'int',
     default: 5,
     min: -1,
-    description: "Injected files per server (Nova's [quota] injected_files, shown by limits and quota sets).",
+    description: "Injected files (personality) per server (Nova's [quota] injected_files); -1: unlimited.",
   },
   {
     section: 'compute',
@@ -337,7 +338,7 @@ export const OPTIONS = [
     type: 'int',
     default: 10240,
     min: -1,
-    description: "Bytes per injected file (Nova's [quota] injected_file_content_bytes).",
+    description: "Bytes per injected file (Nova's [quota] injected_file_content_bytes); -1: unlimited.",
   },
   {
     section: 'compute',
@@ -345,7 +346,8 @@ export const OPTIONS = [
     type: 'int',
     default: 255,
     min: -1,
-    description: "Characters of an injected file's path (Nova's [quota] injected_file_path_length).",
+    description:
+      "Characters in an injected file's path (Nova's [quota] injected_file_path_length); -1: unlimited.",
   },
   {
     section: 'compute',
@@ -361,7 +363,8 @@ export const OPTIONS = [
     type: 'int',
     default: 10,
     min: -1,
-    description: "Servers per server group (Nova's [quota] server_group_members); -1: unlimited.",
+    description:
+      "Servers of one user in one server group (Nova's [quota] server_group_members); -1: unlimited.",
   },
 
   // [scheduler]

@@ -105,6 +105,7 @@ export function mountKeypairs(router: Router<AppState, AppContext>): void {
           type: b.type ?? 'ssh',
           publicKey: b.public_key,
           quota: ctx.deps.config.compute.quota_key_pairs,
+          limits: { config: ctx.deps.config, projectId: (ctx.state.auth as AuthContext).projectId },
         },
         ctx.deps.now(),
       );

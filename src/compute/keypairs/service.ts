@@ -5,7 +5,9 @@
  */
 import type { Knex } from 'knex';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.js';
+import type { Config } from '../../common/config/options.js';
 import { isDuplicateKey } from '../../db/columns.js';
+import { computeLimits } from '../quotas/service.js';
 import {
   InvalidKey,
   generateSshKeyPair,
@@ -81,8 +83,10 @@ export interface CreateKeyPair {
   type: KeyType;
   /** Absent: the server generates the pair and returns the private key once. */
   publicKey?: string;
-  /** [compute] quota_key_pairs; negative: unlimited. */
+  /** [compute] quota_key_pairs; negative: unlimited. Used as is when `limits` is absent. */
   quota: number;
+  /** The caller's project and the config: the limit is then the quota resolver's (per-user overrides). */
+  limits?: { config: Config; projectId: string | null };
 }
 
 export async function createKeyPair(
@@ -90,8 +94,11 @@ export async function createKeyPair(
   c: CreateKeyPair,
   now: number,
 ): Promise<{ keypair: KeyPair; privateKey?: string }> {
-  const limited = c.quota >= 0;
-  if (limited && (await count(db, c.userId)) + 1 > c.quota) throw overQuota();
+  const quota = c.limits
+    ? (await computeLimits(db, c.limits.config, c.limits.projectId ?? '', c.userId)).key_pairs
+    : c.quota;
+  const limited = quota >= 0;
+  if (limited && (await count(db, c.userId)) + 1 > quota) throw overQuota();
   let fingerprint: string;
   let publicKey: string;
   let privateKey: string | undefined;
@@ -123,7 +130,7 @@ export async function createKeyPair(
     throw err;
   }
   // re-check after the insert: a concurrent create may have taken the last slot
-  if (limited && (await count(db, c.userId)) > c.quota) {
+  if (limited && (await count(db, c.userId)) > quota) {
     await db('key_pairs').where({ user_id: c.userId, name: c.name }).del();
     throw overQuota();
   }
