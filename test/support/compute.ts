@@ -83,6 +83,8 @@ export interface ComputeCloudOptions {
   /** Host size for the fake driver. */
   size?: { vcpus: number; memoryMb: number; diskGb: number };
   overrides?: TestApiOptions['overrides'];
+  /** Makes each host's fake driver (e.g. a slower one, for tests of interrupted work). */
+  driver?: (name: string, cluster: FakeCluster) => FakeDriver;
 }
 
 /** A small qcow2 (64 MiB virtual) made by qemu-img. */
@@ -113,7 +115,7 @@ export async function startComputeCloud(
   const agents: Agent[] = [];
   for (let i = 0; i < (o.hosts ?? 2); i++) {
     const name = `fake-${String.fromCharCode(97 + i)}`;
-    const driver = new FakeDriver(name, cluster, o.size);
+    const driver = o.driver ? o.driver(name, cluster) : new FakeDriver(name, cluster, o.size);
     const cfg = loadAgentConfig({
       env: {},
       overrides: {
