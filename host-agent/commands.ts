@@ -90,7 +90,7 @@ export class Commands {
   }
 
   /** createImage: a flattened copy of the root disk (vda) at targetPath, on a shared store. */
-  snapshot(
+  async snapshot(
     uuid: string,
     generation: number,
     targetPath: string,
@@ -104,7 +104,7 @@ export class Commands {
   }
 
   /** rebuild: the shut-off domain's root disk becomes a new overlay (the API then defines it again). */
-  resetRootDisk(uuid: string, generation: number, disk: DiskSpec): Promise<void> {
+  async resetRootDisk(uuid: string, generation: number, disk: DiskSpec): Promise<void> {
     if (disk.target !== 'vda') throw new BadRequest('only the root disk (vda) is rebuilt');
     this.underStore(disk.path, 'instances');
     return this.serial(uuid, async () => {
@@ -118,7 +118,7 @@ export class Commands {
    * A deleted server's files (root overlay, config drive, console log), then their directory if it is empty.
    * Only files under <store>/instances/ go, and never while a domain with this uuid is defined here.
    */
-  purge(uuid: string, paths: string[]): Promise<void> {
+  async purge(uuid: string, paths: string[]): Promise<void> {
     const files = paths.map((p) => this.underStore(p, 'instances'));
     return this.serial(uuid, async () => {
       if (await this.c.driver.getDomain(uuid))
