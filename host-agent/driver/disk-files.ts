@@ -60,12 +60,8 @@ export async function blankDisk(
   return { size: (await stat(targetPath)).size, virtualSize: bytes };
 }
 
-/** Replaces disk.path by a new overlay on disk.backingPath (same path: the domain definition stays valid). */
-export async function recreateOverlay(disk: DiskSpec): Promise<void> {
-  if (!disk.backingPath || disk.format !== 'qcow2')
-    throw new DriverError(`${disk.path}: only a qcow2 overlay on an image can be rebuilt`);
-  await mkdir(dirname(disk.path), { recursive: true });
-  const tmp = tmpBeside(disk.path);
+/** `qemu-img create` of a qcow2 overlay of `disk` at `file`; -F always: guessing a backing file's format lets a raw image pose as qcow2. */
+export function overlayArgs(disk: DiskSpec, file: string): string[] {
   const args = [
     'create',
     '-q',
@@ -74,12 +70,24 @@ export async function recreateOverlay(disk: DiskSpec): Promise<void> {
     '-F',
     disk.backingFormat ?? 'qcow2',
     '-b',
-    disk.backingPath,
-    tmp,
+    String(disk.backingPath),
+    file,
   ];
   if (disk.sizeGb !== undefined) args.push(`${disk.sizeGb}G`);
+  return args;
+}
+
+/** A temporary name beside a file: written there, then renamed or linked into place. */
+export { tmpBeside };
+
+/** Replaces disk.path by a new overlay on disk.backingPath (same path: the domain definition stays valid). */
+export async function recreateOverlay(disk: DiskSpec): Promise<void> {
+  if (!disk.backingPath || disk.format !== 'qcow2')
+    throw new DriverError(`${disk.path}: only a qcow2 overlay on an image can be rebuilt`);
+  await mkdir(dirname(disk.path), { recursive: true });
+  const tmp = tmpBeside(disk.path);
   try {
-    await run('qemu-img', args, { timeoutMs: 120_000 });
+    await run('qemu-img', overlayArgs(disk, tmp), { timeoutMs: 120_000 });
     await rename(tmp, disk.path);
   } catch (err) {
     await rm(tmp, { force: true });

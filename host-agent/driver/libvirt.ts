@@ -3,9 +3,8 @@
  * (execFile, one process per call) for what the binding lacks: migration, metadata updates, reboot, device
  * hotplug, capabilities and version.
  */
-import { randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ConnectListAllDomainsFlags,
@@ -15,7 +14,7 @@ import {
   type Hypervisor,
 } from '@unraid/libvirt';
 import { buildConfigDrive, configDrivePath } from './config-drive.js';
-import { copyDisk, recreateOverlay } from './disk-files.js';
+import { copyDisk, overlayArgs, recreateOverlay, tmpBeside } from './disk-files.js';
 import { LibvirtConnection } from './connection.js';
 import { kindOf, messageOf, toDriverError } from './errors.js';
 import { ExecError, run } from '../../src/common/exec.js';
@@ -447,22 +446,9 @@ export class LibvirtDriver implements HypervisorDriver {
     if (disk.format !== 'qcow2')
       throw new DriverError(`${disk.path}: an overlay must be qcow2, not ${disk.format}`);
     await mkdir(dirname(disk.path), { recursive: true });
-    const tmp = join(dirname(disk.path), `.${basename(disk.path)}.${randomBytes(6).toString('hex')}.tmp`);
-    // -F is required: guessing a backing file's format lets a raw image pose as qcow2.
-    const args = [
-      'create',
-      '-q',
-      '-f',
-      'qcow2',
-      '-F',
-      disk.backingFormat ?? 'qcow2',
-      '-b',
-      disk.backingPath,
-      tmp,
-    ];
-    if (disk.sizeGb !== undefined) args.push(`${disk.sizeGb}G`);
+    const tmp = tmpBeside(disk.path);
     try {
-      await run('qemu-img', args, { timeoutMs: 120_000 });
+      await run('qemu-img', overlayArgs(disk, tmp), { timeoutMs: 120_000 });
       await link(tmp, disk.path).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'EEXIST') throw err;
       });

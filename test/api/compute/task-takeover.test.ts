@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeDriver } from '../../../host-agent/driver/fake.js';
 import { CLI_MAIN } from '../../../tools/cli/daemons.js';
 import { testBackends } from '../../support/databases.js';
+import { freePort } from '../../e2e/support.js';
 import { sleep, startComputeCloud, until, type ComputeCloud } from '../../support/compute.js';
 
 /** Each start takes a while, so that the batch is still booting when process A dies. */
@@ -22,17 +22,6 @@ class SlowStartDriver extends FakeDriver {
     await sleep(1500);
     return super.start(uuid);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
-    });
-  });
 }
 
 const TAKEOVER_S = 3;
