@@ -28,6 +28,14 @@ export interface TempestConfOptions {
   lockPath?: string;
   /** An external (router:external) network for the tests that look one up; none: they skip. */
   publicNetworkId?: string;
+  /** What the compute tests boot: images, flavors and the network servers get (none: nova off). */
+  compute?: {
+    imageRef: string;
+    imageRefAlt: string;
+    flavorRef: string;
+    flavorRefAlt: string;
+    network: string;
+  };
 }
 
 /** Identity features kvmstack implements: read by Tempest to skip what is not there. */
@@ -48,7 +56,8 @@ export const IDENTITY_FEATURES: Record<string, string> = {
 
 /**
  * Services Tempest may test besides identity (which Tempest always assumes: [service_available] has no
- * keystone switch). Compute and block storage come with their issues; until then their tests are skipped.
+ * keystone switch). Block storage comes with its issue; until then its tests are skipped. Nova is switched on
+ * by tempestConf when it is given what servers boot (options.compute).
  */
 export const SERVICES_AVAILABLE: Record<string, string> = {
   nova: 'false',
@@ -97,6 +106,43 @@ export const IMAGE_FEATURES: Record<string, string> = {
   os_glance_reserved: 'true',
 };
 
+/**
+ * Nova as kvmstack serves it today: no resize, migrations, shelve, rescue, consoles other than the serial log,
+ * interface attach, guest agent (password) or metadata service; a config drive always; snapshots, pause and
+ * suspend yes; personality files are refused from 2.57 and not written before.
+ */
+export const COMPUTE_FEATURES: Record<string, string> = {
+  disk_config: 'false',
+  change_password: 'false',
+  console_output: 'true',
+  resize: 'false',
+  pause: 'true',
+  shelve: 'false',
+  shelve_migrate: 'false',
+  suspend: 'true',
+  cold_migration: 'false',
+  live_migration: 'false',
+  live_migrate_back_and_forth: 'false',
+  metadata_service: 'false',
+  block_migration_for_live_migration: 'false',
+  vnc_console: 'false',
+  spice_console: 'false',
+  rdp_console: 'false',
+  serial_console: 'false',
+  rescue: 'false',
+  stable_rescue: 'false',
+  enable_instance_password: 'true',
+  interface_attach: 'false',
+  snapshot: 'true',
+  personality: 'false',
+  attach_encrypted_volume: 'false',
+  config_drive: 'true',
+  swap_volume: 'false',
+  volume_multiattach: 'false',
+  ide_bus: 'false',
+  unified_limits: 'false',
+};
+
 function section(name: string, values: Record<string, string>): string {
   return [`[${name}]`, ...Object.entries(values).map(([k, v]) => `${k} = ${v}`), ''].join('\n');
 }
@@ -125,7 +171,25 @@ export function tempestConf(o: TempestConfOptions): string {
       default_domain_id: 'default',
     }),
     section('identity-feature-enabled', IDENTITY_FEATURES),
-    section('service_available', SERVICES_AVAILABLE),
+    section('service_available', { ...SERVICES_AVAILABLE, nova: o.compute ? 'true' : 'false' }),
+    ...(o.compute
+      ? [
+          section('compute', {
+            image_ref: o.compute.imageRef,
+            image_ref_alt: o.compute.imageRefAlt,
+            flavor_ref: o.compute.flavorRef,
+            flavor_ref_alt: o.compute.flavorRefAlt,
+            fixed_network_name: o.compute.network,
+            min_microversion: '2.1',
+            max_microversion: '2.79',
+            build_timeout: '60',
+            build_interval: '1',
+            region: o.region ?? 'RegionOne',
+            endpoint_type: 'publicURL',
+          }),
+          section('compute-feature-enabled', COMPUTE_FEATURES),
+        ]
+      : []),
     section('network', {
       ...NETWORK,
       ...(o.publicNetworkId ? { public_network_id: o.publicNetworkId } : {}),
