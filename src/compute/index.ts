@@ -64,6 +64,34 @@ export function computeRouter(): Router<AppState, AppContext> {
       };
     },
   });
+  // the legacy v2 document GET / links to (Nova still serves it: Tempest fetches every listed version)
+  for (const path of ['/v2', '/v2/']) {
+    mount(router, {
+      method: 'get',
+      path,
+      auth: 'none',
+      errors: [],
+      handler: (ctx) => {
+        const base = `${ctx.deps.config.api.public_url}${COMPUTE_PREFIX}`;
+        ctx.body = {
+          version: {
+            id: 'v2.0',
+            status: 'SUPPORTED',
+            version: '',
+            min_version: '',
+            updated: '2011-01-21T11:33:21Z',
+            links: [
+              { rel: 'self', href: `${base}/v2/` },
+              { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' },
+            ],
+            'media-types': [
+              { base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' },
+            ],
+          },
+        };
+      },
+    });
+  }
   for (const path of ['/v2.1', '/v2.1/']) {
     mount(router, {
       method: 'get',

@@ -1,4 +1,5 @@
 /** Nova's validation/parameter_types.py: the request-schema pieces every compute resource shares. */
+import ipaddr from 'ipaddr.js';
 import type { JsonSchema } from '../common/validation.js';
 
 /** Nova's parameter_types.fqdn and .boolean (strings such as "yes"/"off" are booleans too). */
@@ -60,3 +61,12 @@ export const metadata: JsonSchema = {
   },
   additionalProperties: false,
 };
+
+/** accessIPv6 as Nova stores it (netaddr's compact form: '::babe:dc0c:1602'); anything unparsable as given. */
+export function normalizeIpv6(v: string): string {
+  try {
+    return ipaddr.IPv6.parse(v).toString();
+  } catch {
+    return v;
+  }
+}

@@ -24,7 +24,8 @@ const AZ = 'availability_zone';
 const notFound = (id: number | string) => new NotFound(`Aggregate ${id} could not be found.`);
 
 export function parseAggregateId(id: string): number {
-  if (!/^\d+$/.test(id)) throw new BadRequest(`Invalid input received: id must be an integer.`);
+  // any integer, as Nova's validate_integer: -1 is well formed (and then not found)
+  if (!/^-?\d+$/.test(id)) throw new BadRequest(`Invalid input received: id must be an integer.`);
   return Number(id);
 }
 

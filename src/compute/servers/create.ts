@@ -20,7 +20,7 @@ import {
   securityGroupIds,
   type NetworkRequest,
 } from '../../network/compute-ports.js';
-import { boolFromNova } from '../parameter-types.js';
+import { boolFromNova, normalizeIpv6 } from '../parameter-types.js';
 import { getFlavor, type Flavor } from '../flavors/service.js';
 import { getKeyPair } from '../keypairs/service.js';
 import { isAdmin } from '../policy.js';
@@ -282,7 +282,7 @@ export async function createServers(c: CreateContext, body: Record<string, unkno
         reservation_id: resId,
         launch_index: i,
         access_ip_v4: (s.accessIPv4 as string | undefined) ?? null,
-        access_ip_v6: (s.accessIPv6 as string | undefined) ?? null,
+        access_ip_v6: s.accessIPv6 === undefined ? null : normalizeIpv6(s.accessIPv6 as string),
         request: toJson({ ...request, adminPass }),
         fault: null,
         launched_at: null,

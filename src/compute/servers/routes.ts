@@ -8,6 +8,7 @@ import { nextLinks } from '../../common/paging.js';
 import { schemaFor, validate, type JsonSchema } from '../../common/validation.js';
 import { readJsonBody } from '../../common/http/body.js';
 import { isAdmin, memberRule, readerRule } from '../policy.js';
+import { normalizeIpv6 } from '../parameter-types.js';
 import { TaskRunner } from '../tasks/runner.js';
 import { DELETE_TASK, type DeletePayload } from '../tasks/delete.js';
 import { consoleActions } from './actions/console.js';
@@ -24,7 +25,7 @@ import { recordAction } from './instance-actions/record.js';
 import { listServers } from './list.js';
 import { getVisibleServer, serverFromRow, serverNotFound, type ServerRow } from './model.js';
 import { createSchemas, updateSchemas } from './schemas.js';
-import { serverBriefView, serverView } from './view.js';
+import { serverBriefView, serverView, updateAnswerView } from './view.js';
 
 const mvOf = (ctx: Ctx): Microversion => ctx.state.microversion as Microversion;
 const authOf = (ctx: Ctx): AuthContext => ctx.state.auth as AuthContext;
@@ -198,10 +199,10 @@ export function mountServers(router: Router<AppState, AppContext>): void {
       if (s.name !== undefined) fields.name = s.name;
       if (s.description !== undefined) fields.description = s.description;
       if (s.accessIPv4 !== undefined) fields.access_ip_v4 = s.accessIPv4;
-      if (s.accessIPv6 !== undefined) fields.access_ip_v6 = s.accessIPv6;
+      if (s.accessIPv6 !== undefined) fields.access_ip_v6 = normalizeIpv6(s.accessIPv6 as string);
       await ctx.deps.db('servers').where({ uuid: server.uuid }).update(fields);
       const updated = await getVisibleServer(ctx.deps.db, authOf(ctx), server.uuid);
-      ctx.body = { server: (await fullViews(ctx, [updated]))[0] };
+      ctx.body = { server: updateAnswerView((await fullViews(ctx, [updated]))[0], mvOf(ctx)) };
     },
   });
 
@@ -245,6 +246,7 @@ export function mountServers(router: Router<AppState, AppContext>): void {
         );
         await startDelete(ctx, server, true);
         ctx.status = 202;
+        ctx.body = ''; // Nova's empty 202 (Koa would send the status text)
         return;
       }
       const action = ACTIONS.get(name);
@@ -274,7 +276,7 @@ export function mountServers(router: Router<AppState, AppContext>): void {
       });
       for (const [k, v] of Object.entries(result.headers ?? {})) ctx.set(k, v);
       ctx.status = result.status;
-      if (result.body !== undefined) ctx.body = result.body;
+      ctx.body = result.body === undefined ? '' : result.body; // an empty body, not Koa's status text
     },
   });
 }

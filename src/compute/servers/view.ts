@@ -208,3 +208,27 @@ export function serverView(s: ServerRow, x: ServerExtras, o: ServerViewOptions):
 
 /** libvirt domain name of a server (OS-EXT-SRV-ATTR:instance_name). */
 export const instanceName = (uuid: string): string => `instance-${uuid}`;
+
+/**
+ * The server in PUT /servers/{id} and rebuild answers: before 2.75 Nova shows the basic view there, without the
+ * extended attributes (OS-EXT-*, OS-SRV-USG, config_drive, key_name, security_groups, volumes, host_status);
+ * from 2.75 the same body as GET.
+ */
+export function updateAnswerView(full: Record<string, unknown>, mv: Microversion): Record<string, unknown> {
+  if (mv.atLeast('2.75')) return full;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(full)) {
+    if (/^(OS-EXT-|OS-SRV-USG:|os-extended-volumes:)/.test(k)) continue;
+    if (['config_drive', 'key_name', 'security_groups', 'host_status'].includes(k)) continue;
+    out[k] = v;
+  }
+  // and the addresses without their OS-EXT-IPS extensions: {addr, version} as in GET .../ips
+  const addresses = full.addresses as Record<string, Address[]>;
+  out.addresses = Object.fromEntries(
+    Object.entries(addresses).map(([net, list]) => [
+      net,
+      list.map((a) => ({ addr: a.addr, version: a.version })),
+    ]),
+  );
+  return out;
+}

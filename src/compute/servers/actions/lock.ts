@@ -5,7 +5,7 @@ import { isAdmin } from '../../policy.js';
 import type { ActionHandler } from './types.js';
 
 const lockSchemas: VersionedSchema[] = [
-  { max: '2.72', schema: { type: 'null' } },
+  { max: '2.72', schema: { type: ['null', 'object'] } },
   {
     min: '2.73',
     schema: {
@@ -15,7 +15,7 @@ const lockSchemas: VersionedSchema[] = [
     },
   },
 ];
-const unlockSchema: JsonSchema = { type: 'null' };
+const unlockSchema: JsonSchema = { type: ['null', 'object'] };
 
 export const lockActions: ActionHandler[] = [
   {

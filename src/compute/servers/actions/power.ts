@@ -34,7 +34,8 @@ const TRANSITIONS: Record<PowerAction, Transition> = {
   resume: { action: 'resume', vmStates: ['suspended'], taskStates: NONE, taskState: 'resuming' },
 };
 
-const nullBody: JsonSchema = { type: 'null' };
+// Nova has no schema for these: clients send null or {} (Tempest sends {})
+const nullBody: JsonSchema = { type: ['null', 'object'] };
 const rebootBody: JsonSchema = {
   type: 'object',
   properties: { type: { type: 'string', enum: ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'] } },

@@ -7,11 +7,12 @@ import type { JsonSchema, VersionedSchema } from '../../../common/validation.js'
 import { BadRequest, NotFound } from '../../../common/errors.js';
 import { toJson } from '../../../db/columns.js';
 import { getKeyPair } from '../../keypairs/service.js';
-import { description, metadata, name } from '../../parameter-types.js';
+import { description, metadata, name, normalizeIpv6 } from '../../parameter-types.js';
 import { REBUILD_TASK, type RebuildPayload } from '../../tasks/rebuild.js';
 import { checkImageFitsFlavor, findImage, generatePassword } from '../create.js';
 import { replaceMetadata } from '../metadata/service.js';
 import { serverFromRow } from '../model.js';
+import { updateAnswerView } from '../view.js';
 import { beginAction, checkUnlocked } from './transition.js';
 import type { ActionHandler } from './types.js';
 
@@ -91,7 +92,7 @@ export const rebuildActions: ActionHandler[] = [
       if (b.name !== undefined) changes.name = b.name;
       if (b.description !== undefined) changes.description = b.description;
       if (b.accessIPv4 !== undefined) changes.access_ip_v4 = b.accessIPv4;
-      if (b.accessIPv6 !== undefined) changes.access_ip_v6 = b.accessIPv6;
+      if (b.accessIPv6 !== undefined) changes.access_ip_v6 = normalizeIpv6(b.accessIPv6 as string);
       if (b.user_data !== undefined) changes.user_data = b.user_data;
       if (b.key_name !== undefined) {
         if (b.key_name === null) Object.assign(changes, { key_name: null, key_data: null });
@@ -130,7 +131,10 @@ export const rebuildActions: ActionHandler[] = [
       );
       c.kick([taskId]);
       const row = serverFromRow(await c.db('servers').where({ uuid: s.uuid }).first());
-      return { status: 202, body: { server: { ...(await c.render(row)), adminPass } } };
+      const server = updateAnswerView(await c.render(row), c.mv);
+      delete server['OS-EXT-SRV-ATTR:user_data']; // the rebuild answer shows it at the top level instead
+      if (c.mv.atLeast('2.57')) server.user_data = row.userData; // 2.57: rebuild may change it, so it is shown
+      return { status: 202, body: { server: { ...server, adminPass } } };
     },
   },
 ];
