@@ -146,16 +146,17 @@ describe('networks on the lab', { timeout: 300_000 }, () => {
       const dhcpPort = ports.find((p) => p['binding:host_id'] === h1.name);
       assert.ok(dhcpPort, "the API made this host's DHCP port");
       const names = dhcpNames(network.id, dhcpPort.id);
-      const inside = await inHost(h1, 'ip', [
-        '-n',
-        names.namespace,
-        '-j',
-        'addr',
-        'show',
-        'dev',
-        names.nsEnd,
-      ]);
-      assert.ok(inside.includes(`"local":"${dhcpPort.fixed_ips[0]?.ip_address}"`), inside);
+      // the namespace appears first and its port's address a moment later, in the same apply: wait for it
+      const addrInside = () =>
+        inHost(h1, 'ip', ['-n', names.namespace, '-j', 'addr', 'show', 'dev', names.nsEnd]).catch(() => '');
+      await waitFor(
+        "the DHCP port's address in its namespace",
+        async () => (await addrInside()).includes(`"local":"${dhcpPort.fixed_ips[0]?.ip_address}"`),
+        10_000,
+        250,
+      ).catch(async (err: Error) => {
+        throw new Error(`${err.message}: ${await addrInside()}`);
+      });
 
       // the "VM": its NIC's host end named like the port's tap, inside the host, on no bridge yet
       const tap = tapNameFor(port.id);
