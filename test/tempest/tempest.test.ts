@@ -114,11 +114,8 @@ function runCollect(
   });
 }
 
-/**
- * What a deployment has and Tempest expects to find: an external network with a subnet (Tempest's
- * public_network_id), made by the admin as an operator would.
- */
-async function createPublicNetwork(url: string, password: string): Promise<string> {
+/** A token of the admin, scoped to the admin project (the harness acts as the operator). */
+async function adminToken(url: string, password: string): Promise<string> {
   const auth = await fetch(`${url}/identity/v3/auth/tokens`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -133,7 +130,15 @@ async function createPublicNetwork(url: string, password: string): Promise<strin
     }),
   });
   assert.equal(auth.status, 201, await auth.text());
-  const token = auth.headers.get('x-subject-token') as string;
+  return auth.headers.get('x-subject-token') as string;
+}
+
+/**
+ * What a deployment has and Tempest expects to find: an external network with a subnet (Tempest's
+ * public_network_id), made by the admin as an operator would.
+ */
+async function createPublicNetwork(url: string, password: string): Promise<string> {
+  const token = await adminToken(url, password);
   const post = async (path: string, body: unknown) => {
     const res = await fetch(`${url}/networking/v2.0/${path}`, {
       method: 'POST',
@@ -193,20 +198,7 @@ function startFakeAgent(work: string, url: string, secret: string, store: string
 
 /** Two images (small qcow2s), two flavors and a shared network for the compute tests; waits for the host. */
 async function prepareCompute(url: string, password: string, work: string) {
-  const auth = await fetch(`${url}/identity/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: 'admin', domain: { id: 'default' }, password } },
-        },
-        scope: { project: { name: 'admin', domain: { id: 'default' } } },
-      },
-    }),
-  });
-  const token = auth.headers.get('x-subject-token') as string;
+  const token = await adminToken(url, password);
   const call = async (method: string, path: string, body?: unknown, type = 'application/json') => {
     const res = await fetch(`${url}${path}`, {
       method,
