@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { openDatabase } from '../src/db/connection.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/databases.js';
+import { percentile as pct } from './support/stats.js';
 
 const run = promisify(execFile);
 const CLI_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../tools/cli/main.js');
@@ -71,9 +72,6 @@ function call(
     req.end(data);
   });
 }
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

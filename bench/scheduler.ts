@@ -19,6 +19,7 @@ import { filterHosts, type HostCandidate, type RequestSpec } from '../src/schedu
 import { allocationOf, scheduleAndClaim } from '../src/scheduler/index.js';
 import { weighHosts } from '../src/scheduler/weighers.js';
 import { createTestDatabase, type Backend } from '../test/support/databases.js';
+import { percentile as pct } from './support/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,9 +37,6 @@ const CONCURRENCY = Number(args.concurrency);
 const ZONES = ['az1', 'az2', 'az3', 'az4'];
 const config = loadConfig({ env: {}, file: undefined, overrides: {} });
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
 function summary(label: string, samples: number[]): void {
   const s = [...samples].sort((a, b) => a - b);

@@ -9,9 +9,7 @@
 import { parseArgs } from 'node:util';
 import { startComputeCloud, until } from '../test/support/compute.js';
 import type { Backend } from '../test/support/databases.js';
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+import { percentile as pct } from './support/stats.js';
 
 async function run(backend: Backend, servers: number, requests: number): Promise<void> {
   const cloud = await startComputeCloud(backend, {

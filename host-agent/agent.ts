@@ -3,12 +3,14 @@ import type { Logger } from 'pino';
 import { ApiCallError, ApiClient, type Enrolled } from './api-client.js';
 import { Commands } from './commands.js';
 import type { AgentConfig } from './config.js';
-import type { HypervisorDriver, HostInventory } from './driver/types.js';
+import type { HypervisorDriver, HostInventory, NicSpec } from './driver/types.js';
 import { hostUptime } from './driver/host-info.js';
 import { GenerationBook } from './generation.js';
 import { removeFirewall, syncFirewall } from './network/firewall.js';
 import { NetworkRealizer } from './network/realizer.js';
 import { NetworkSync } from './network/sync.js';
+import { waitForBridges } from './network/bridges-ready.js';
+import { readLinks } from './network/links.js';
 import { LeaseKeeper, type LeaseIo } from './leases/keeper.js';
 import { WorkerLeaseIo } from './leases/worker-io.js';
 import { planReconcile, type ReconcileAction } from './reconcile.js';
@@ -16,6 +18,9 @@ import { createRpcServer } from './rpc.js';
 import { loadState, saveState, type AgentState } from './state.js';
 import { backupPath, mountStores, writeBackup, type StoreStatus } from './stores.js';
 import { run } from '../src/common/exec.js';
+
+/** How long a define waits for the network loop to make its bridges (Nova's vif_plugging_timeout is 300 s). */
+const NIC_BRIDGE_WAIT_MS = 60_000;
 
 export interface AgentDeps {
   driver: HypervisorDriver;
@@ -75,6 +80,7 @@ export class Agent {
       save: () => this.persist(),
       backup: (uuid, root) => this.backup(uuid, root),
       storeMounts: () => this.cfg.stores.map((st) => st.mount),
+      nicsReady: (nics) => this.nicsReady(nics),
       log: deps.log,
     });
     this.network = this.networkSync();
@@ -101,6 +107,25 @@ export class Agent {
       exchange: async (report) => this.api.networkSync(await this.enrolled(), report),
       log: this.deps.log,
     });
+  }
+
+  /** Before a domain is defined: its bridges exist, or the network round that makes them runs now. */
+  private async nicsReady(nics: NicSpec[]): Promise<void> {
+    const network = this.network;
+    if (!network || this.deps.driver.kind !== 'libvirt') return;
+    await waitForBridges(
+      nics.map((n) => n.bridge),
+      {
+        missing: async (names) => {
+          const links = await readLinks((file, args) => run(file, args));
+          return names.filter((n) => !links.has(n));
+        },
+        syncNow: () => network.tick(),
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+        now: Date.now,
+      },
+      NIC_BRIDGE_WAIT_MS,
+    );
   }
 
   get hostId(): string | null {

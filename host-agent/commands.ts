@@ -26,6 +26,8 @@ export interface CommandContext {
   backup: (uuid: string, rootDisk?: string) => Promise<void>;
   /** Mount points of this host's shared stores: a deleted server's files are removed only under them. */
   storeMounts: () => string[];
+  /** Waits until this host has the NICs' bridges (absent: nothing to wait for, e.g. the fake driver). */
+  nicsReady?: (nics: NicSpec[]) => Promise<void>;
   log: Logger;
 }
 
@@ -45,6 +47,7 @@ export class Commands {
     return this.serial(uuid, async () => {
       const current = await this.c.driver.getDomain(uuid);
       this.check(uuid, generation, current);
+      await this.c.nicsReady?.(spec.nics);
       const status = await this.c.driver.define(spec, { generation, owner });
       this.c.consoleLogs.set(uuid, spec.consoleLog);
       this.applied(uuid, generation);

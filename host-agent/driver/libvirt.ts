@@ -89,6 +89,14 @@ export class LibvirtDriver implements HypervisorDriver {
   readonly kind = 'libvirt' as const;
   private readonly conn: LibvirtConnection;
   private facts: Promise<StaticFacts> | null = null;
+  /**
+   * Whether a shut-off domain has a managed-save image (i.e. is suspended). The binding cannot ask libvirt
+   * (virDomainHasManagedSaveImage is not exposed), and a `virsh domstate --reason` per shut-off domain per
+   * reconcile round is an exec each, so the answer is kept while the domain stays shut off: forgotten when it
+   * is seen in any other state and whenever this driver starts, destroys, suspends or undefines it. (An image
+   * removed by hand with `virsh managedsave-remove` shows once the domain is started or the agent restarts.)
+   */
+  private readonly saved = new Map<string, boolean>();
 
   constructor(private readonly opts: LibvirtDriverOptions) {
     this.conn = new LibvirtConnection(opts.uri, opts.callTimeoutMs);
@@ -151,7 +159,9 @@ export class LibvirtDriver implements HypervisorDriver {
       if (spec.configDrive && iso)
         await buildConfigDrive(spec.configDrive, iso, { tmpDir: await this.tmpDir() });
       return await this.conn.call(doing, async (hv) => {
+        const existed = (await lookup(hv, spec.uuid)) !== null;
         const d = await hv.domainDefineXML(xml);
+        if (!existed) this.saved.set(spec.uuid, false); // a new domain has no saved image
         return statusOf(d, await persistentUuids(hv));
       });
     } catch (err) {
@@ -160,6 +170,7 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   start(uuid: string): Promise<void> {
+    this.saved.delete(uuid);
     return this.op(`starting ${uuid}`, async (hv) => {
       const d = await need(hv, uuid);
       if (await isActive(d)) return;
@@ -182,6 +193,7 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   destroy(uuid: string): Promise<void> {
+    this.saved.delete(uuid);
     return this.op(`destroying ${uuid}`, async (hv) => {
       const d = await lookup(hv, uuid);
       if (!d || !(await isActive(d))) return;
@@ -234,6 +246,7 @@ export class LibvirtDriver implements HypervisorDriver {
       // libvirt would make a running domain transient; kvmstack wants it stopped first.
       if (await isActive(d)) throw new DriverError(`domain ${uuid} is running`, 'conflict');
       if (await this.hasManagedSave(uuid)) await this.virsh(['managedsave-remove', uuid]);
+      this.saved.delete(uuid);
       await d.undefine();
     });
   }
@@ -270,6 +283,7 @@ export class LibvirtDriver implements HypervisorDriver {
       );
     if (st.state === 'suspended') return;
     if (!isActiveState(st.state)) throw new DriverError(`${doing}: domain is not running`, 'conflict');
+    this.saved.delete(uuid);
     await this.virshOp(doing, ['managedsave', uuid]);
   }
 
@@ -396,8 +410,16 @@ export class LibvirtDriver implements HypervisorDriver {
 
   /** A shut-off domain with a managed-save image is a suspended one (libvirt's "shut off (saved)"). */
   private async withSaved(st: DomainStatus): Promise<DomainStatus> {
-    if (st.state !== 'shutoff' || !(await this.hasManagedSave(st.uuid))) return st;
-    return { ...st, state: 'suspended' };
+    if (st.state !== 'shutoff') {
+      this.saved.delete(st.uuid);
+      return st;
+    }
+    let saved = this.saved.get(st.uuid);
+    if (saved === undefined) {
+      saved = await this.hasManagedSave(st.uuid);
+      this.saved.set(st.uuid, saved);
+    }
+    return saved ? { ...st, state: 'suspended' } : st;
   }
 
   private async hasManagedSave(uuid: string): Promise<boolean> {

@@ -21,6 +21,8 @@ export class NetworkSync {
   private last: ApplyResult | null = null;
   private rounds = 0;
   private lastError = '';
+  /** Rounds run one at a time: the periodic one and one asked for by a VM's define never interleave. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly d: NetworkSyncDeps) {}
 
@@ -32,8 +34,14 @@ export class NetworkSync {
     };
   }
 
-  /** One round; never throws (a failing API or host is logged once per distinct error, then quietly). */
-  async tick(): Promise<ApplyResult | null> {
+  /** One round, after any round under way; never throws (a failing API or host is logged once per error). */
+  tick(): Promise<ApplyResult | null> {
+    const next = this.queue.then(() => this.round());
+    this.queue = next;
+    return next;
+  }
+
+  private async round(): Promise<ApplyResult | null> {
     try {
       const sent = this.report();
       const state = await this.d.exchange(sent);
