@@ -9,13 +9,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tryRun } from '../../src/common/exec.js';
-import { loadConfig } from '../../src/common/config/load.js';
-import { ensureTinyImage, tinyImagePath } from '../../tools/image/tiny.js';
-import { labDown, labHosts, labUp, type LabState } from '../../tools/lab/lab.js';
+import { labDown, labHosts, type LabState } from '../../tools/lab/lab.js';
 import { defaultStateDir } from '../../tools/lab/topology.js';
-import { cleanEnv, exec, parseOpenrc, withFormat, type Env } from '../e2e/support.js';
+import { exec, type Env } from '../e2e/support.js';
 import { labUnavailable } from '../support/lab.js';
+import { startComputeLab, waitAnswers } from '../support/lab-compute.js';
 
 const STATE_DIR = defaultStateDir();
 const unavailable = labUnavailable();
@@ -35,12 +33,7 @@ describe('servers on the 3-host lab', { timeout: 900_000 }, () => {
   let failed = false;
   const figures: Record<string, string> = {};
 
-  const openstack = async <T = unknown>(args: string[]): Promise<T> => {
-    const full = withFormat(args);
-    const res = await exec('openstack', full, { env, timeoutMs: 300_000 });
-    if (res.code !== 0) throw new Error(`openstack ${args.join(' ')}: ${res.stderr}${res.stdout}`);
-    return (full.includes('json') ? JSON.parse(res.stdout) : res.stdout) as T;
-  };
+  let openstack: <T = unknown>(args: string[]) => Promise<T>;
   const nova = (args: string[]) =>
     exec('nova', args, { env: { ...env, OS_COMPUTE_API_VERSION: '2.1' }, timeoutMs: 180_000 });
   const show = (name: string) => openstack<Server>(['server', 'show', name]);
@@ -65,15 +58,8 @@ describe('servers on the 3-host lab', { timeout: 900_000 }, () => {
   }
 
   async function answers(ip: string, name?: string, timeoutMs = 180_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const ping = await tryRun('ping', ['-c', '1', '-W', '1', ip]);
-      if (ping.code === 0) {
-        const res = await fetch(`http://${ip}/`, { signal: AbortSignal.timeout(5000) }).catch(() => null);
-        if (res?.ok) return res.text();
-      }
-      await sleep(1000);
-    }
+    const page = await waitAnswers(ip, timeoutMs);
+    if (page !== null) return page;
     const who = name
       ? ` (${name} on ${await hostOf(name)}; console:\n${(await exec('openstack', ['console', 'log', 'show', '--lines', '15', name], { env })).stdout})`
       : '';
@@ -121,36 +107,7 @@ describe('servers on the 3-host lab', { timeout: 900_000 }, () => {
 
   before(async () => {
     if (unavailable) throw new Error(`the lab cannot run here: ${unavailable}`);
-    state = await labUp({ hosts: 3, stateDir: STATE_DIR, api: true });
-    assert.ok(state.api);
-    env = cleanEnv(parseOpenrc(readFileSync(state.api.openrc, 'utf8')));
-    const image = await ensureTinyImage({ out: tinyImagePath(loadConfig({ env: {} }).DEFAULT.data_dir) });
-    await openstack([
-      'image',
-      'create',
-      '--file',
-      image.path,
-      '--disk-format',
-      'qcow2',
-      '--container-format',
-      'bare',
-      '--public',
-      'tiny',
-    ]);
-    await openstack(['flavor', 'create', '--ram', '256', '--vcpus', '1', '--disk', '1', 'tiny']);
-    // as an operator would: the default group lets in only its own members; open ping and HTTP
-    await openstack(['security', 'group', 'rule', 'create', '--protocol', 'icmp', 'default']);
-    await openstack([
-      'security',
-      'group',
-      'rule',
-      'create',
-      '--protocol',
-      'tcp',
-      '--dst-port',
-      '80',
-      'default',
-    ]);
+    ({ state, env, openstack } = await startComputeLab(STATE_DIR));
     // prints the private key whatever the format: only the exit status matters here
     const kp = await exec('openstack', ['keypair', 'create', 'k1'], { env });
     assert.equal(kp.code, 0, kp.stderr);
