@@ -210,9 +210,9 @@ export class Commands {
       return '';
     }
     if (lines === undefined) return text;
-    const all = text.split('\n');
-    if (all[all.length - 1] === '') all.pop();
-    return all.slice(-lines).join('\n') + (lines > 0 ? '\n' : '');
+    if (lines <= 0) return '';
+    // Nova's _tail_log exactly: the last `lines` pieces of a split on newlines (a final newline counts as one)
+    return text.split('\n').slice(-lines).join('\n');
   }
 
   private onDomain(uuid: string, generation: number, act: () => Promise<void>): Promise<DomainStatus> {

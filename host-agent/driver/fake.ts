@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   DriverError,
   type DiskSpec,
@@ -10,6 +12,25 @@ import {
   type Ownership,
 } from './types.js';
 import { blankDisk } from './disk-files.js';
+
+/**
+ * What a booting guest prints on its serial console, written where QEMU would write it (truncated at each
+ * start, as QEMU's append='off'), so os-getConsoleOutput has the same source as with libvirt. Best effort: a
+ * fake host whose store path cannot be written simply has no console log.
+ */
+function writeFakeConsole(spec: DomainSpec): void {
+  const lines = [
+    `fake hypervisor: starting ${spec.name} (${spec.uuid})`,
+    ...Array.from({ length: 8 }, (_, i) => `[    ${i}.000000] fake kernel: boot step ${i + 1} of 8`),
+    `${spec.name} login:`,
+  ];
+  try {
+    mkdirSync(dirname(spec.consoleLog), { recursive: true });
+    writeFileSync(spec.consoleLog, `${lines.join('\n')}\n`);
+  } catch {
+    // no console log on this fake host
+  }
+}
 
 interface FakeDomain {
   spec: DomainSpec;
@@ -78,6 +99,7 @@ export class FakeDriver implements HypervisorDriver {
         throw new DriverError(`Failed to get "write" lock: ${disk.path} is in use by ${holder}`, 'conflict');
     }
     d.state = 'running';
+    writeFakeConsole(d.spec);
   }
 
   async shutdown(uuid: string): Promise<void> {

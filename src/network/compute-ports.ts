@@ -4,9 +4,10 @@
  * describe them for the domain and the config drive, and release them. Compute never reads these tables.
  */
 import type { Knex } from 'knex';
-import { BadRequest, Conflict } from '../common/errors.js';
+import { BadRequest, Conflict, NotFound } from '../common/errors.js';
 import type { Caller } from './common/auth.js';
 import { createPorts, deletePort, getVisiblePort, updatePort } from './ports/service.js';
+import { portSecurityGroupIds } from './security-groups/port-bindings.js';
 import { ensureDefaultGroup, GROUPS } from './security-groups/service.js';
 import { getVisibleNetwork } from './networks/service.js';
 import { toBool } from '../db/columns.js';
@@ -115,21 +116,94 @@ export async function securityGroupIds(
   now: number,
 ): Promise<string[]> {
   const ids: string[] = [];
-  for (const name of [...new Set(names)]) {
-    if (name === 'default') {
-      ids.push(await ensureDefaultGroup(db, projectId, now));
-      continue;
-    }
-    const rows = await db(GROUPS)
-      .where({ project_id: projectId })
-      .where((w) => w.where({ name }).orWhere({ id: name }))
-      .select('id');
-    if (rows.length === 0) throw new BadRequest(`Security group ${name} not found for project ${projectId}.`);
-    if (rows.length > 1)
-      throw new Conflict(`Multiple security groups found matching '${name}'. Use an ID to be more specific.`);
-    ids.push(String(rows[0].id));
-  }
+  for (const name of [...new Set(names)])
+    ids.push(
+      await groupIdOf(
+        db,
+        projectId,
+        name,
+        now,
+        () => new BadRequest(`Security group ${name} not found for project ${projectId}.`),
+      ),
+    );
   return ids;
+}
+
+/** A group by name or id in the project (Neutron's find_resourceid_by_name_or_id); 'default' made on first use. */
+async function groupIdOf(
+  db: Knex,
+  projectId: string,
+  name: string,
+  now: number,
+  notFound: () => Error,
+): Promise<string> {
+  if (name === 'default') return ensureDefaultGroup(db, projectId, now);
+  const rows = await db(GROUPS)
+    .where({ project_id: projectId })
+    .where((w) => w.where({ name }).orWhere({ id: name }))
+    .select('id');
+  if (rows.length === 0) throw notFound();
+  if (rows.length > 1)
+    throw new Conflict(`Multiple security groups found matching '${name}'. Use an ID to be more specific.`);
+  return String(rows[0].id);
+}
+
+/**
+ * Nova's addSecurityGroup/removeSecurityGroup over Neutron (security_group_api add_to_instance /
+ * remove_from_instance): the group, found by name or id in the server's project, is added to or removed from
+ * every port of the server; the network agents then filter the ports by the new set.
+ */
+export async function changeServerSecurityGroup(
+  db: Knex,
+  server: { uuid: string; projectId: string },
+  name: string,
+  change: 'add' | 'remove',
+  now: number,
+): Promise<void> {
+  const groupId = await groupIdOf(
+    db,
+    server.projectId,
+    name,
+    now,
+    () => new NotFound(`Security group ${name} is not found for project ${server.projectId}`),
+  );
+  const ports = (await db('ports')
+    .where({ device_id: server.uuid })
+    .orderBy('created_at')
+    .select('id', 'project_id', 'port_security_enabled')) as {
+    id: string;
+    project_id: string;
+    port_security_enabled: unknown;
+  }[];
+  if (!ports.length)
+    throw new NotFound(`instance_id ${server.uuid} could not be found as device id on any ports`);
+  const ids = ports.map((p) => p.id);
+  const groups = await portSecurityGroupIds(db, ids);
+  const withIps = new Set(
+    (await db('ip_allocations').whereIn('port_id', ids).distinct('port_id')).map((r) => String(r.port_id)),
+  );
+  if (change === 'add' && ports.some((p) => !toBool(p.port_security_enabled) || !withIps.has(p.id)))
+    throw new BadRequest(
+      'Network requires port_security_enabled and subnet associated in order to apply security groups.',
+    );
+  let found = false;
+  for (const p of ports) {
+    const current = groups.get(p.id) ?? [];
+    const next =
+      change === 'add'
+        ? current.includes(groupId)
+          ? null
+          : [...current, groupId]
+        : current.includes(groupId)
+          ? current.filter((g) => g !== groupId)
+          : null;
+    if (change === 'remove' && next) found = true;
+    if (!next) continue;
+    const caller: Caller = { projectId: p.project_id, isAdmin: true };
+    await updatePort(db, caller, now, p.id, { security_groups: next }, null, ignoreRevision);
+  }
+  if (change === 'remove' && !found)
+    throw new NotFound(`Security group ${name} not associated with the instance ${server.uuid}`);
 }
 
 /**

@@ -88,8 +88,8 @@ export async function listServers(
     query.all_tenants !== undefined &&
     (one(query.all_tenants) === '' || boolFromNova(one(query.all_tenants)));
   const projectFilter = one(query.project_id) ?? one(query.tenant_id);
-  if (!allTenants)
-    q.where('servers.project_id', admin && projectFilter ? projectFilter : (auth.projectId ?? ''));
+  // As Nova (lp:1185290): without all_tenants the caller's own project, whatever tenant_id/project_id say
+  if (!allTenants) q.where('servers.project_id', auth.projectId ?? '');
   else if (projectFilter) q.where('servers.project_id', projectFilter);
 
   const changesSince = one(query['changes-since']);

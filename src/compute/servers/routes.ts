@@ -13,6 +13,9 @@ import { TaskRunner } from '../tasks/runner.js';
 import { DELETE_TASK, type DeletePayload } from '../tasks/delete.js';
 import { consoleActions } from './actions/console.js';
 import { lockActions } from './actions/lock.js';
+import { adminActions } from './actions/admin-actions.js';
+import { deferredDeleteActions } from './actions/deferred-delete.js';
+import { securityGroupActions } from './actions/security-groups.js';
 import { powerActions } from './actions/power.js';
 import { rebuildActions } from './actions/rebuild.js';
 import { createImageActions } from './actions/create-image.js';
@@ -41,6 +44,9 @@ const ACTIONS = new Map<string, ActionHandler>(
     ...rebuildActions,
     ...createImageActions,
     ...passwordActions,
+    ...adminActions,
+    ...deferredDeleteActions,
+    ...securityGroupActions,
   ].map((a) => [a.name, a]),
 );
 

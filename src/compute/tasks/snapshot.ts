@@ -19,6 +19,8 @@ export interface SnapshotPayload {
   actionId: number;
   imageId: string;
   projectId: string;
+  /** createBackup: the backup type, and how many backups of it (this one included) to keep. */
+  backup?: { type: string; rotation: number };
 }
 
 type Ctx = StepContext<SnapshotPayload>;
@@ -62,8 +64,38 @@ async function run(ctx: Ctx): Promise<string> {
     .db('servers')
     .where({ uuid, task_state: 'image_uploading' })
     .update({ task_state: null, updated_at: now });
+  if (ctx.payload.backup) await rotateBackups(ctx, uuid, ctx.payload.backup);
   await finishEvent(ctx.db, ctx.payload.actionId, EVENT, 'Success', now);
   return 'done';
+}
+
+/**
+ * Nova's _rotate_backups: the server's backups of this type, newest first; those beyond `rotation` go (with
+ * rotation 0, all of them, the new one too). A backup that cannot be deleted (e.g. a server boots from it) stays.
+ */
+async function rotateBackups(
+  ctx: Ctx,
+  uuid: string,
+  backup: { type: string; rotation: number },
+): Promise<void> {
+  const withProperty = (name: string, value: string) =>
+    ctx.db('image_properties').where({ name, value }).select('image_id');
+  const rows = await ctx
+    .db('images')
+    .where({ owner: ctx.payload.projectId })
+    .whereIn('id', withProperty('instance_uuid', uuid))
+    .whereIn('id', withProperty('image_type', 'backup'))
+    .whereIn('id', withProperty('backup_type', backup.type))
+    .orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .select('id');
+  for (const r of rows.slice(backup.rotation)) {
+    await deleteImage(ctx, ownerActor(ctx.payload.projectId), String(r.id)).catch((err: Error) =>
+      ctx.log.warn({ err, image: r.id }, 'backup rotation could not delete an old backup'),
+    );
+  }
 }
 
 async function fail(ctx: Ctx, err: Error): Promise<void> {
@@ -76,7 +108,7 @@ async function fail(ctx: Ctx, err: Error): Promise<void> {
   await ctx
     .db('servers')
     .where({ uuid: ctx.task.serverUuid })
-    .whereIn('task_state', ['image_snapshot', 'image_pending_upload', 'image_uploading'])
+    .whereIn('task_state', ['image_snapshot', 'image_backup', 'image_pending_upload', 'image_uploading'])
     .update({ task_state: null, updated_at: now });
 }
 

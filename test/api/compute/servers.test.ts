@@ -170,6 +170,18 @@ for (const backend of testBackends()) {
       assertFault(badMarker, 400, 'badRequest', /marker \[nope\] not found/);
       const all = await http().get('/compute/v2.1/servers?all_tenants=1').set('X-Auth-Token', cloud.admin);
       assert.ok(all.body.servers.length >= 2);
+      // as Nova (lp:1185290): tenant_id without all_tenants is ignored, the admin sees its own project only
+      const ignored = await http()
+        .get(`/compute/v2.1/servers/detail?tenant_id=${a.projectId}`)
+        .set('X-Auth-Token', cloud.admin);
+      const tenants = (r: { body: { servers: { tenant_id: string }[] } }) =>
+        new Set(r.body.servers.map((x) => x.tenant_id));
+      assert.ok(!tenants(ignored).has(a.projectId));
+      const scoped = await http()
+        .get(`/compute/v2.1/servers/detail?all_tenants=&tenant_id=${a.projectId}`)
+        .set('X-Auth-Token', cloud.admin);
+      assert.deepEqual([...tenants(scoped)], [a.projectId]);
+      assert.ok(scoped.body.servers.length >= 2);
       await http()
         .delete(`/compute/v2.1/servers/${second.body.server.id}`)
         .set('X-Auth-Token', a.member)
@@ -268,7 +280,10 @@ for (const backend of testBackends()) {
       assertFault(bad, 400, 'badRequest');
       const out = await action(a.member, id, { 'os-getConsoleOutput': { length: 5 } });
       assert.equal(out.status, 200, out.text);
-      assert.equal(typeof out.body.output, 'string');
+      // the fake guest's console log, tailed as Nova's _tail_log: 5 pieces of a split on newlines
+      assert.equal(out.body.output.split('\n').length, 5, out.body.output);
+      const all = await action(a.member, id, { 'os-getConsoleOutput': {} });
+      assert.match(all.body.output, /fake kernel: boot step 1 of 8[\s\S]*login:/);
       assertFault(
         await action(a.member, id, { changePassword: { adminPass: 'x' } }),
         409,
