@@ -247,9 +247,10 @@ export async function addAggregateHost(
       const other = await conflictingZones(trx, [hostId], id, zone);
       if (other.length)
         throw fail(`One or more hosts already in availability zone(s) ${JSON.stringify(other)}`);
-      if (String(host.availability_zone) !== zone && (await instancesOn(trx, [hostId])) > 0) {
+      const instances = await instancesOn(trx, [hostId]);
+      if (String(host.availability_zone) !== zone && instances > 0) {
         throw fail(
-          `The host cannot be added to the aggregate as the availability zone of the host would change from '${String(host.availability_zone)}' to '${zone}' but the host already has instances`,
+          `The host cannot be added to the aggregate as the availability zone of the host would change from '${String(host.availability_zone)}' to '${zone}' but the host already has ${instances} instance(s).${MOVE_ADVICE}`,
         );
       }
     }
@@ -258,6 +259,10 @@ export async function addAggregateHost(
   });
   return getAggregate(db, id);
 }
+
+/** The end of Nova's refusal to move a host with instances between zones. */
+const MOVE_ADVICE =
+  ' Changing the AZ of an existing instance is not supported by this action. Move the instances away from this host then try again. If you need to move the instances between AZs then you can use shelve_offload and unshelve to achieve this';
 
 export async function removeAggregateHost(
   db: Knex,
@@ -281,9 +286,10 @@ export async function removeAggregateHost(
     await trx('aggregate_hosts').where({ aggregate_id: id, host_id: hostId }).del();
     await refreshZones(trx, [hostId], defaultZone, now);
     const after = String((await trx('hosts').where({ id: hostId }).first()).availability_zone);
-    if (after !== before && (await instancesOn(trx, [hostId])) > 0) {
+    const instances = await instancesOn(trx, [hostId]);
+    if (after !== before && instances > 0) {
       throw new Conflict(
-        `Invalid aggregate action delete for aggregate ${id}. Reason: The host cannot be removed from the aggregate as the availability zone of the host would change from '${before}' to '${after}' but the host already has instances.`,
+        `Invalid aggregate action delete for aggregate ${id}. Reason: The host cannot be removed from the aggregate as the availability zone of the host would change from '${before}' to '${after}' but the host already has ${instances} instance(s).${MOVE_ADVICE}.`,
       );
     }
   });
