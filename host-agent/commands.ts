@@ -175,9 +175,10 @@ export class Commands {
     );
   }
   plugNic(uuid: string, generation: number, nic: NicSpec): Promise<void> {
-    return this.onDomain(uuid, generation, async () => this.c.driver.plugNic(uuid, nic)).then(() =>
-      this.c.backup(uuid),
-    );
+    return this.onDomain(uuid, generation, async () => {
+      await this.c.nicsReady?.([nic]); // as at define: the network's bridge may not be on this host yet
+      await this.c.driver.plugNic(uuid, nic);
+    }).then(() => this.c.backup(uuid));
   }
   unplugNic(uuid: string, generation: number, mac: string): Promise<void> {
     return this.onDomain(uuid, generation, async () => this.c.driver.unplugNic(uuid, mac)).then(() =>

@@ -51,6 +51,8 @@ export async function checkNetworkRequests(
   caller: Caller,
   requests: NetworkRequest[],
   count: number,
+  /** A server create says 400 for an unknown port or network; an interface attach 404 (Nova's). */
+  notFound: (message: string) => Error = (m) => new BadRequest(m),
 ): Promise<NetworkRequest[]> {
   const out: NetworkRequest[] = [];
   for (const r of requests) {
@@ -59,7 +61,7 @@ export async function checkNetworkRequests(
       try {
         port = await getVisiblePort(db, caller, r.port);
       } catch {
-        throw new BadRequest(`Port ${r.port} could not be found.`);
+        throw notFound(`Port ${r.port} could not be found.`);
       }
       if (port.device_id) throw new Conflict(`Port ${r.port} is still in use.`);
       if (count > 1)
@@ -73,7 +75,7 @@ export async function checkNetworkRequests(
     try {
       net = await getVisibleNetwork(db, caller, r.uuid as string);
     } catch {
-      throw new BadRequest(`Network ${r.uuid} could not be found.`);
+      throw notFound(`Network ${r.uuid} could not be found.`);
     }
     if (r.fixed_ip) {
       const subnets = await db('subnets').where({ network_id: net.id }).select('cidr');
@@ -213,22 +215,9 @@ export async function changeServerSecurityGroup(
  */
 export async function bindServerPorts(
   db: Knex,
-  s: {
-    serverUuid: string;
-    projectId: string;
-    hostname: string;
-    zone: string;
-    requests: NetworkRequest[];
-    securityGroupIds: string[] | null;
-    now: number;
-  },
+  s: PortBinding & { requests: NetworkRequest[] },
 ): Promise<{ all: string[] }> {
   const service: Caller = { projectId: s.projectId, isAdmin: true };
-  const binding = {
-    device_id: s.serverUuid,
-    device_owner: `compute:${s.zone}`,
-    'binding:host_id': s.hostname,
-  };
   const existing = await db('ports')
     .where({ device_id: s.serverUuid })
     .orderBy('created_at')
@@ -237,31 +226,78 @@ export async function bindServerPorts(
   const all: string[] = [];
   for (const r of s.requests) {
     if (r.port) {
-      await updatePort(db, service, s.now, r.port, binding, null, ignoreRevision);
-      all.push(r.port);
       const i = reusable.findIndex((p) => p.id === r.port);
       if (i >= 0) reusable.splice(i, 1);
-      continue;
+    } else {
+      const again = reusable.findIndex((p) => p.networkId === r.uuid);
+      if (again >= 0) {
+        const id = reusable.splice(again, 1)[0].id;
+        await updatePort(db, service, s.now, id, { 'binding:host_id': s.hostname }, null, ignoreRevision);
+        all.push(id);
+        continue;
+      }
     }
-    const again = reusable.findIndex((p) => p.networkId === r.uuid);
-    if (again >= 0) {
-      const id = reusable.splice(again, 1)[0].id;
-      await updatePort(db, service, s.now, id, { 'binding:host_id': s.hostname }, null, ignoreRevision);
-      all.push(id);
-      continue;
-    }
-    const attrs: Record<string, unknown> = {
-      network_id: r.uuid,
-      ...binding,
-      ...(r.fixed_ip ? { fixed_ips: [{ ip_address: r.fixed_ip }] } : {}),
-    };
-    const net = await db('networks').where({ id: r.uuid }).first('port_security_enabled');
-    if (s.securityGroupIds && net && toBool(net.port_security_enabled))
-      attrs.security_groups = s.securityGroupIds;
-    const [id] = await createPorts(db, service, s.now, [{ projectId: s.projectId, attrs }]);
-    all.push(id);
+    all.push(await bindServerPort(db, s, r));
   }
   return { all };
+}
+
+export interface PortBinding {
+  serverUuid: string;
+  projectId: string;
+  hostname: string;
+  zone: string;
+  securityGroupIds: string[] | null;
+  now: number;
+}
+
+/**
+ * One port of the server on its host: a given port is bound (device_id, device_owner compute:<zone>,
+ * binding:host_id), otherwise a new port is made on the network with the fixed IP asked for and the server's
+ * security groups (where the network has port security). Returns the port id.
+ */
+export async function bindServerPort(db: Knex, s: PortBinding, r: NetworkRequest): Promise<string> {
+  const service: Caller = { projectId: s.projectId, isAdmin: true };
+  const binding = {
+    device_id: s.serverUuid,
+    device_owner: `compute:${s.zone}`,
+    'binding:host_id': s.hostname,
+  };
+  if (r.port) {
+    await updatePort(db, service, s.now, r.port, binding, null, ignoreRevision);
+    return r.port;
+  }
+  const attrs: Record<string, unknown> = {
+    network_id: r.uuid,
+    ...binding,
+    ...(r.fixed_ip ? { fixed_ips: [{ ip_address: r.fixed_ip }] } : {}),
+  };
+  const net = await db('networks').where({ id: r.uuid }).first('port_security_enabled');
+  if (s.securityGroupIds && net && toBool(net.port_security_enabled))
+    attrs.security_groups = s.securityGroupIds;
+  const [id] = await createPorts(db, service, s.now, [{ projectId: s.projectId, attrs }]);
+  return id;
+}
+
+/** Gives one port of the server back: deleted if kvmstack made it, unbound if the user gave it. */
+export async function releaseServerPort(
+  db: Knex,
+  port: { id: string; projectId: string },
+  given: boolean,
+  now: number,
+): Promise<void> {
+  const caller: Caller = { projectId: port.projectId, isAdmin: true };
+  if (!given) await deletePort(db, caller, port.id);
+  else
+    await updatePort(
+      db,
+      caller,
+      now,
+      port.id,
+      { device_id: '', device_owner: '', 'binding:host_id': '' },
+      null,
+      ignoreRevision,
+    );
 }
 
 /** Moves the server's ports to another host (rebuild on another host, evacuation, migration). */
@@ -297,20 +333,13 @@ export async function releaseServerPorts(
 ): Promise<void> {
   const rows = await db('ports').where({ device_id: serverUuid }).select('id', 'project_id');
   const given = new Set(givenPortIds);
-  for (const p of rows) {
-    const caller: Caller = { projectId: String(p.project_id), isAdmin: true };
-    if (!given.has(String(p.id))) await deletePort(db, caller, String(p.id));
-    else
-      await updatePort(
-        db,
-        caller,
-        now,
-        String(p.id),
-        { device_id: '', device_owner: '', 'binding:host_id': '' },
-        null,
-        ignoreRevision,
-      );
-  }
+  for (const p of rows)
+    await releaseServerPort(
+      db,
+      { id: String(p.id), projectId: String(p.project_id) },
+      given.has(String(p.id)),
+      now,
+    );
 }
 
 /** The server's NICs in port order, with what the domain (MAC, bridge, MTU) and the config drive need. */

@@ -183,6 +183,26 @@ describe('servers with the openstack and nova CLIs (all-in-one, real guest)', { 
     assert.doesNotMatch((await nova(['list'])).stdout, /vm2/);
   });
 
+  it('server add network / remove network hot-plug a NIC into the running domain and take it out', async () => {
+    const id = (await cloud.run<Server>(['server', 'show', 'vm1'])).id;
+    const nics = async () =>
+      (await exec('virsh', ['-c', 'qemu:///system', 'domiflist', `instance-${id}`])).stdout
+        .split('\n')
+        .filter((l) => /\bbridge\b/.test(l)).length;
+    assert.equal(await nics(), 1);
+    await cloud.run(['server', 'add', 'network', 'vm1', 'net2']);
+    assert.equal(await nics(), 2, 'the running domain has the new NIC');
+    const shown = await cloud.run<Server>(['server', 'show', 'vm1']);
+    assert.match(JSON.stringify(shown.addresses), /net2/);
+    await cloud.run(['server', 'remove', 'network', 'vm1', 'net2']);
+    assert.equal(await nics(), 1);
+    assert.doesNotMatch(
+      JSON.stringify((await cloud.run<Server>(['server', 'show', 'vm1'])).addresses),
+      /net2/,
+    );
+    await waitStatus('vm1', 'ACTIVE');
+  });
+
   it('openstack server delete --wait removes the server, its domain and its port', async () => {
     const id = (await cloud.run<Server>(['server', 'show', 'vm1'])).id;
     await cloud.run(['server', 'delete', '--wait', 'vm1']);
