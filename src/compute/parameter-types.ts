@@ -70,3 +70,13 @@ export function normalizeIpv6(v: string): string {
     return v;
   }
 }
+
+/** Nova's parameter_types.non_negative_integer / positive_integer: an integer or a string of digits. */
+const integerFrom = (minimum: number): JsonSchema => ({
+  type: ['integer', 'string'],
+  pattern: '^[0-9]*$',
+  minimum,
+  minLength: 1,
+});
+export const nonNegativeInteger = integerFrom(0);
+export const positiveInteger = integerFrom(1);

@@ -248,4 +248,35 @@ describe('servers on the 3-host lab', { timeout: 900_000 }, () => {
       assert.doesNotMatch((await nova(['list'])).stdout, /nvm/);
     }),
   );
+
+  it(
+    "openstack hypervisor list/show with the hosts' real figures; compute service set --disable keeps new servers off a host",
+    tracked(async () => {
+      const hosts = labHosts(STATE_DIR).map((h) => h.name);
+      const list = await openstack<{ 'Hypervisor Hostname': string; State: string }[]>([
+        'hypervisor',
+        'list',
+      ]);
+      assert.deepEqual(list.map((h) => h['Hypervisor Hostname']).sort(), [...hosts].sort());
+      assert.ok(list.every((h) => h.State === 'up'));
+      const shown = await openstack<Record<string, unknown>>(['hypervisor', 'show', hosts[0]]);
+      assert.ok(Number(shown.vcpus) >= 1 && Number(shown.memory_mb) > 1024, JSON.stringify(shown));
+      assert.equal(shown.hypervisor_type, 'QEMU');
+      await openstack([
+        ...['compute', 'service', 'set', '--disable', '--disable-reason', 'maintenance'],
+        ...[hosts[0], 'nova-compute'],
+      ]);
+      try {
+        const services = await openstack<{ Host: string; Status: string }[]>(['compute', 'service', 'list']);
+        assert.equal(services.find((x) => x.Host === hosts[0])?.Status, 'disabled');
+        const placed = await batch('dis', 4);
+        assert.ok(![...placed.values()].includes(hosts[0]), `nothing on the disabled host: ${[...placed]}`);
+        await removeAll([...placed.keys()]);
+      } finally {
+        await openstack(['compute', 'service', 'set', '--enable', hosts[0], 'nova-compute']);
+      }
+      const again = await openstack<{ Host: string; Status: string }[]>(['compute', 'service', 'list']);
+      assert.equal(again.find((x) => x.Host === hosts[0])?.Status, 'enabled');
+    }),
+  );
 });

@@ -223,3 +223,22 @@ export async function waitForStatus(
   ).catch(diagnose);
   return last;
 }
+
+/** Boots one server on the cloud's network as `token` (POST /servers, then ACTIVE); returns its id. */
+export async function bootServer(cloud: ComputeCloud, token: string, name = 'vm'): Promise<string> {
+  const res = await cloud.api.http
+    .post('/compute/v2.1/servers')
+    .set('X-Auth-Token', token)
+    .send({
+      server: {
+        name,
+        imageRef: cloud.imageId,
+        flavorRef: cloud.flavors.tiny,
+        networks: [{ uuid: cloud.networkId }],
+      },
+    });
+  assert.equal(res.status, 202, res.text);
+  const id = res.body.server.id as string;
+  await waitForStatus(cloud, token, id, 'ACTIVE');
+  return id;
+}

@@ -1,6 +1,6 @@
 /** Request schemas of Nova's schemas/server_groups.py. */
 import type { JsonSchema, VersionedSchema } from '../../common/validation.js';
-import { name } from '../parameter-types.js';
+import { name, positiveInteger } from '../parameter-types.js';
 
 const POLICIES = ['anti-affinity', 'affinity'];
 const SOFT = ['soft-anti-affinity', 'soft-affinity']; // 2.15
@@ -31,13 +31,6 @@ const legacy = (policies: string[]): JsonSchema => ({
 });
 
 /** Nova's parameter_types.positive_integer. */
-const positiveInteger: JsonSchema = {
-  type: ['integer', 'string'],
-  pattern: '^[0-9]*$',
-  minimum: 1,
-  minLength: 1,
-};
-
 /** 2.64: one "policy" and its "rules". */
 const v264: JsonSchema = {
   type: 'object',

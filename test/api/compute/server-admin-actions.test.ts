@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   assertFault,
+  bootServer,
   startComputeCloud,
   until,
-  waitForStatus,
   type ComputeCloud,
 } from '../../support/compute.js';
 import { testBackends } from '../../support/databases.js';
@@ -35,20 +35,7 @@ for (const backend of testBackends()) {
     before(async () => {
       cloud = await startComputeCloud(backend);
       a = await tenant(cloud.api, 'adm-a');
-      const res = await http()
-        .post('/compute/v2.1/servers')
-        .set('X-Auth-Token', a.member)
-        .send({
-          server: {
-            name: 'vm',
-            imageRef: cloud.imageId,
-            flavorRef: cloud.flavors.tiny,
-            networks: [{ uuid: cloud.networkId }],
-          },
-        });
-      assert.equal(res.status, 202, res.text);
-      id = res.body.server.id;
-      await waitForStatus(cloud, a.member, id, 'ACTIVE');
+      id = await bootServer(cloud, a.member);
     });
     after(async () => {
       await cloud?.close();

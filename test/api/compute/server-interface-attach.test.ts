@@ -6,7 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertFault, startComputeCloud, waitForStatus, type ComputeCloud } from '../../support/compute.js';
+import {
+  assertFault,
+  bootServer,
+  startComputeCloud,
+  waitForStatus,
+  type ComputeCloud,
+} from '../../support/compute.js';
 import { testBackends } from '../../support/databases.js';
 import { tenant, type Tenant } from '../image/support.js';
 
@@ -64,20 +70,7 @@ for (const backend of testBackends()) {
         .set('X-Auth-Token', a.member)
         .send({ subnet: { network_id: net2, cidr: '10.61.0.0/24', ip_version: 4 } })
         .expect(201);
-      const res = await http()
-        .post('/compute/v2.1/servers')
-        .set('X-Auth-Token', a.member)
-        .send({
-          server: {
-            name: 'vm',
-            imageRef: cloud.imageId,
-            flavorRef: cloud.flavors.tiny,
-            networks: [{ uuid: cloud.networkId }],
-          },
-        });
-      assert.equal(res.status, 202, res.text);
-      id = res.body.server.id;
-      await waitForStatus(cloud, a.member, id, 'ACTIVE');
+      id = await bootServer(cloud, a.member);
     });
     after(async () => {
       await cloud?.close();
@@ -134,19 +127,7 @@ for (const backend of testBackends()) {
       assert.equal(kept.body.port.device_id, '');
       assert.equal(kept.body.port['binding:host_id'], '');
       // attached again, then a second server with it deleted: a given port survives the delete, unbound
-      const res = await http()
-        .post('/compute/v2.1/servers')
-        .set('X-Auth-Token', a.member)
-        .send({
-          server: {
-            name: 'vm2',
-            imageRef: cloud.imageId,
-            flavorRef: cloud.flavors.tiny,
-            networks: [{ uuid: cloud.networkId }],
-          },
-        });
-      const vm2 = res.body.server.id as string;
-      await waitForStatus(cloud, a.member, vm2, 'ACTIVE');
+      const vm2 = await bootServer(cloud, a.member, 'vm2');
       const att = await http()
         .post(`/compute/v2.1/servers/${vm2}/os-interface`)
         .set('X-Auth-Token', a.member)

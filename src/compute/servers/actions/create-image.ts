@@ -7,7 +7,7 @@
 import { createImage, deleteImage } from '../../../image/images/service.js';
 import { actorOf } from '../../../image/policy.js';
 import type { JsonSchema } from '../../../common/validation.js';
-import { metadata, name } from '../../parameter-types.js';
+import { metadata, name, nonNegativeInteger } from '../../parameter-types.js';
 import { SNAPSHOT_TASK, type SnapshotPayload } from '../../tasks/snapshot.js';
 import { beginAction, checkUnlocked } from './transition.js';
 import type { ActionContext, ActionHandler, ActionResult } from './types.js';
@@ -17,14 +17,6 @@ const imageSchema: JsonSchema = {
   properties: { name, metadata },
   required: ['name'],
   additionalProperties: false,
-};
-
-/** Nova's parameter_types.non_negative_integer: an integer or a string of digits. */
-const nonNegativeInteger: JsonSchema = {
-  type: ['integer', 'string'],
-  pattern: '^[0-9]*$',
-  minimum: 0,
-  minLength: 1,
 };
 
 const backupSchema: JsonSchema = {

@@ -12,6 +12,7 @@ import type { Config } from '../../../common/config/options.js';
 import type { AuthContext } from '../../../common/context.js';
 import { BadRequest, NotFound } from '../../../common/errors.js';
 import { toJson } from '../../../db/columns.js';
+import type { Host } from '../../../cluster/hosts/service.js';
 import type { Caller } from '../../../network/common/auth.js';
 import {
   autoNetwork,
@@ -47,8 +48,38 @@ export interface AttachRequest {
 /** Nova's allowed states for both (vm_states ACTIVE, PAUSED, STOPPED with no task). */
 const VM_STATES = ['active', 'paused', 'stopped'];
 
-/** Sets the transient task state, or 409 as Nova's check_instance_state. */
+const TASK_STATE = { attach_interface: 'interface_attaching', detach_interface: 'interface_detaching' };
+
+/**
+ * Sets the transient task state (or 409 as Nova's check_instance_state) and records the instance action;
+ * returns the server's host.
+ */
 async function begin(
+  d: AttachDeps,
+  auth: AuthContext,
+  server: ServerRow,
+  action: keyof typeof TASK_STATE,
+  requestId: string,
+): Promise<Host> {
+  if (server.hostId === null) throw invalidState(action, server);
+  await setTaskState(d.db, server, action, TASK_STATE[action], d.now());
+  try {
+    await recordAction(d.db, {
+      serverUuid: server.uuid,
+      requestId,
+      action,
+      projectId: server.projectId,
+      userId: auth.userId,
+      now: d.now(),
+    });
+    return await hostOf(d.db, server.hostId);
+  } catch (err) {
+    await end(d.db, server.uuid, TASK_STATE[action], d.now());
+    throw err;
+  }
+}
+
+async function setTaskState(
   db: Knex,
   server: ServerRow,
   action: string,
@@ -106,18 +137,8 @@ export async function attachInterface(
   checkUnlocked(server, auth);
   const caller: Caller = { projectId: server.projectId, isAdmin: isAdmin(auth) };
   const r = await requestOf(d.db, caller, body);
-  if (server.hostId === null) throw invalidState('attach_interface', server);
-  await begin(d.db, server, 'attach_interface', 'interface_attaching', d.now());
+  const host = await begin(d, auth, server, 'attach_interface', requestId);
   try {
-    const host = await hostOf(d.db, server.hostId);
-    await recordAction(d.db, {
-      serverUuid: server.uuid,
-      requestId,
-      action: 'attach_interface',
-      projectId: server.projectId,
-      userId: auth.userId,
-      now: d.now(),
-    });
     const groups = server.request.securityGroups.length ? server.request.securityGroups : ['default'];
     const portId = await bindServerPort(
       d.db,
@@ -160,7 +181,7 @@ export async function attachInterface(
     const attachments = await listAttachments(d.db, { ...server, request });
     return attachments.find((a) => a.port.id === portId) as Attachment;
   } finally {
-    await end(d.db, server.uuid, 'interface_attaching', d.now());
+    await end(d.db, server.uuid, TASK_STATE.attach_interface, d.now());
   }
 }
 
@@ -176,18 +197,8 @@ export async function detachInterface(
     projectId: auth.projectId,
     admin: isAdmin(auth),
   });
-  if (server.hostId === null) throw invalidState('detach_interface', server);
-  await begin(d.db, server, 'detach_interface', 'interface_detaching', d.now());
+  const host = await begin(d, auth, server, 'detach_interface', requestId);
   try {
-    const host = await hostOf(d.db, server.hostId);
-    await recordAction(d.db, {
-      serverUuid: server.uuid,
-      requestId,
-      action: 'detach_interface',
-      projectId: server.projectId,
-      userId: auth.userId,
-      now: d.now(),
-    });
     const instance = await d.db('instances').where({ uuid: server.uuid }).first('generation');
     await agentOf(host, d.config).unplugNic(server.uuid, Number(instance.generation), attachment.port.mac);
     await removeNicFromSpec(d.db, server.uuid, attachment.port.mac);
@@ -204,7 +215,7 @@ export async function detachInterface(
       d.now(),
     );
   } finally {
-    await end(d.db, server.uuid, 'interface_detaching', d.now());
+    await end(d.db, server.uuid, TASK_STATE.detach_interface, d.now());
   }
 }
 
