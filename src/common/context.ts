@@ -53,7 +53,7 @@ export interface AppDeps {
   /** Milliseconds since the epoch; injected so expiry and HA logic are testable with a fake clock. */
   now: () => number;
   /** This process's runner of durable tasks (design §3); absent in processes that run none. */
-  tasks?: { kick(ids: string[]): void };
+  tasks?: { kick(ids: string[]): void; settled(id: string): Promise<void> };
 }
 
 export interface AppContext {

@@ -1,6 +1,7 @@
 /** The task kinds of the compute service, registered on one runner per API process. */
 import { bootTask } from './boot.js';
 import { deleteTask } from './delete.js';
+import { interfaceTask } from './interface.js';
 import { powerTask } from './power.js';
 import { rebuildTask } from './rebuild.js';
 import { snapshotTask } from './snapshot.js';
@@ -10,6 +11,7 @@ export function createTaskRunner(env: TaskEnv): TaskRunner {
   const runner = new TaskRunner(env);
   runner.register(bootTask);
   runner.register(deleteTask);
+  runner.register(interfaceTask);
   runner.register(powerTask);
   runner.register(rebuildTask);
   runner.register(snapshotTask);

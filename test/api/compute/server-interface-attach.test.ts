@@ -9,12 +9,26 @@ import { after, before, describe, it } from 'node:test';
 import {
   assertFault,
   bootServer,
+  until,
   startComputeCloud,
   waitForStatus,
   type ComputeCloud,
 } from '../../support/compute.js';
 import { testBackends } from '../../support/databases.js';
 import { tenant, type Tenant } from '../image/support.js';
+import { FakeDriver } from '../../../host-agent/driver/fake.js';
+import type { NicSpec } from '../../../host-agent/driver/types.js';
+import { TaskRunner } from '../../../src/compute/tasks/runner.js';
+import { recordAction } from '../../../src/compute/servers/instance-actions/record.js';
+
+/** A fake host whose NIC hot-plug fails while `failing` is set (a host that cannot plug the device). */
+class FlakyPlugDriver extends FakeDriver {
+  static failing = false;
+  override async plugNic(uuid: string, nic: NicSpec): Promise<void> {
+    if (FlakyPlugDriver.failing) throw new Error('internal error: unable to execute QEMU command netdev_add');
+    return super.plugNic(uuid, nic);
+  }
+}
 
 const MV = 'X-OpenStack-Nova-API-Version';
 
@@ -58,7 +72,10 @@ for (const backend of testBackends()) {
       }[];
 
     before(async () => {
-      cloud = await startComputeCloud(backend);
+      cloud = await startComputeCloud(backend, {
+        overrides: { 'compute.task_takeover_after': 1 },
+        driver: (name, cluster) => new FlakyPlugDriver(name, cluster),
+      });
       a = await tenant(cloud.api, 'att-a');
       const net = await http()
         .post('/networking/v2.0/networks')
@@ -138,6 +155,84 @@ for (const backend of testBackends()) {
       const after = await http().get(`/networking/v2.0/ports/${portId}`).set('X-Auth-Token', cloud.admin);
       assert.equal(after.status, 200, 'the given port outlives the server');
       assert.equal(after.body.port.device_id, '');
+    });
+
+    it('a host that cannot plug: 500, the port made for it deleted, the server idle and as it was', async () => {
+      const before = (await portsOf()).map((p) => p.id);
+      FlakyPlugDriver.failing = true;
+      try {
+        assertFault(
+          await attach({ interfaceAttachment: { net_id: net2 } }),
+          500,
+          'computeFault',
+          /Failed to attach network adapter device/,
+        );
+      } finally {
+        FlakyPlugDriver.failing = false;
+      }
+      assert.deepEqual(
+        (await portsOf()).map((p) => p.id),
+        before,
+      );
+      const s = (await http().get(`/compute/v2.1/servers/${id}`).set('X-Auth-Token', a.member)).body.server;
+      assert.equal(s['OS-EXT-STS:task_state'], null);
+      const db = cloud.api.service.deps.db;
+      const row = await db('servers').where({ uuid: id }).first('request');
+      assert.equal(JSON.parse(row.request).networks.length, before.length, 'the stored requests as before');
+    });
+
+    it('an attach whose API process died after making the port is resumed by another: one port, plugged', async () => {
+      const db = cloud.api.service.deps.db;
+      const before = (await portsOf()).length;
+      // what the dead process left: the entry and the state change (beginAction), the port (its bind step),
+      // and its task row, silent for longer than task_takeover_after
+      const row = await db('servers').where({ uuid: id }).first('request');
+      const request = JSON.parse(row.request);
+      request.networks.push({ uuid: net2 });
+      await db('servers')
+        .where({ uuid: id })
+        .update({ request: JSON.stringify(request), task_state: 'interface_attaching' });
+      const made = await http()
+        .post('/networking/v2.0/ports')
+        .set('X-Auth-Token', cloud.admin)
+        .send({
+          port: { network_id: net2, tenant_id: a.projectId, device_id: id, device_owner: 'compute:nova' },
+        });
+      assert.equal(made.status, 201, made.text);
+      const taskId = await TaskRunner.create(db, {
+        kind: 'interface',
+        serverUuid: id,
+        step: 'run',
+        payload: {
+          actionId: await recordAction(db, {
+            serverUuid: id,
+            requestId: 'req-dead-attach',
+            action: 'attach_interface',
+            projectId: a.projectId,
+            userId: 'u',
+            now: Date.now(),
+          }),
+          op: 'attach',
+          request: { uuid: net2 },
+        },
+        now: Date.now(),
+      });
+      await db('tasks')
+        .where({ id: taskId })
+        .update({ state: 'running', owner: 'dead-process', heartbeat_at: Date.now() - 60_000, attempts: 1 });
+      await until('the task taken over and done', async () => {
+        const t = await db('tasks').where({ id: taskId }).first('state', 'error');
+        assert.notEqual(t.state, 'failed', t.error);
+        return t.state === 'done';
+      });
+      const ports = await portsOf();
+      assert.equal(ports.length, before + 1, 'the port the dead process made is used, not a second one');
+      assert.ok(ports.some((p) => p.id === made.body.port.id));
+      assert.ok(domainMacs().includes(made.body.port.mac_address), 'and plugged');
+      const s = (await http().get(`/compute/v2.1/servers/${id}`).set('X-Auth-Token', a.member)).body.server;
+      assert.equal(s['OS-EXT-STS:task_state'], null);
+      assert.equal((await detach(made.body.port.id)).status, 202);
+      assert.equal((await portsOf()).length, before);
     });
 
     it('bad input and wrong states: Nova’s 400/404/409, nothing left behind', async () => {

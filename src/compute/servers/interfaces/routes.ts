@@ -58,7 +58,13 @@ export function mountServerInterfaces(router: Router<AppState, AppContext>): voi
       const auth = authOf(ctx);
       const s = await getVisibleServer(ctx.deps.db, auth, ctx.params.id);
       const body = (ctx.state.body as { interfaceAttachment?: AttachRequest }).interfaceAttachment ?? {};
-      const deps = { db: ctx.deps.db, config: ctx.deps.config, log: ctx.state.log, now: ctx.deps.now };
+      const deps = {
+        db: ctx.deps.db,
+        config: ctx.deps.config,
+        log: ctx.state.log,
+        now: ctx.deps.now,
+        tasks: ctx.deps.tasks,
+      };
       const a = await attachInterface(deps, auth, s, body, ctx.state.requestId);
       ctx.body = { interfaceAttachment: attachmentView(a, mvOf(ctx)) };
     },
@@ -71,7 +77,13 @@ export function mountServerInterfaces(router: Router<AppState, AppContext>): voi
     handler: async (ctx) => {
       const auth = authOf(ctx);
       const s = await getVisibleServer(ctx.deps.db, auth, ctx.params.id);
-      const deps = { db: ctx.deps.db, config: ctx.deps.config, log: ctx.state.log, now: ctx.deps.now };
+      const deps = {
+        db: ctx.deps.db,
+        config: ctx.deps.config,
+        log: ctx.state.log,
+        now: ctx.deps.now,
+        tasks: ctx.deps.tasks,
+      };
       await detachInterface(deps, auth, s, ctx.params.portId, ctx.state.requestId);
       ctx.status = 202;
       ctx.body = ''; // Nova's empty 202 (Koa would send the status text)
