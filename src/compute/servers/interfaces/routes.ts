@@ -9,7 +9,7 @@ import type { Microversion } from '../../../common/microversion.js';
 import { isAdmin, memberRule, readerRule } from '../../policy.js';
 import { getVisibleServer } from '../model.js';
 import type { JsonSchema, VersionedSchema } from '../../../common/validation.js';
-import { attachInterface, detachInterface, type AttachRequest } from './attach.js';
+import { attachInterface, detachInterface, type AttachDeps, type AttachRequest } from './attach.js';
 import { getAttachment, listAttachments } from './service.js';
 import { attachmentView } from './view.js';
 
@@ -47,6 +47,14 @@ const attachSchemas: VersionedSchema[] = [false, true].map((withTag) => ({
   },
 }));
 
+const attachDeps = (ctx: Ctx): AttachDeps => ({
+  db: ctx.deps.db,
+  config: ctx.deps.config,
+  log: ctx.state.log,
+  now: ctx.deps.now,
+  tasks: ctx.deps.tasks,
+});
+
 export function mountServerInterfaces(router: Router<AppState, AppContext>): void {
   mount(router, {
     method: 'post',
@@ -58,13 +66,7 @@ export function mountServerInterfaces(router: Router<AppState, AppContext>): voi
       const auth = authOf(ctx);
       const s = await getVisibleServer(ctx.deps.db, auth, ctx.params.id);
       const body = (ctx.state.body as { interfaceAttachment?: AttachRequest }).interfaceAttachment ?? {};
-      const deps = {
-        db: ctx.deps.db,
-        config: ctx.deps.config,
-        log: ctx.state.log,
-        now: ctx.deps.now,
-        tasks: ctx.deps.tasks,
-      };
+      const deps = attachDeps(ctx);
       const a = await attachInterface(deps, auth, s, body, ctx.state.requestId);
       ctx.body = { interfaceAttachment: attachmentView(a, mvOf(ctx)) };
     },
@@ -77,13 +79,7 @@ export function mountServerInterfaces(router: Router<AppState, AppContext>): voi
     handler: async (ctx) => {
       const auth = authOf(ctx);
       const s = await getVisibleServer(ctx.deps.db, auth, ctx.params.id);
-      const deps = {
-        db: ctx.deps.db,
-        config: ctx.deps.config,
-        log: ctx.state.log,
-        now: ctx.deps.now,
-        tasks: ctx.deps.tasks,
-      };
+      const deps = attachDeps(ctx);
       await detachInterface(deps, auth, s, ctx.params.portId, ctx.state.requestId);
       ctx.status = 202;
       ctx.body = ''; // Nova's empty 202 (Koa would send the status text)
