@@ -183,55 +183,87 @@ function tooManyInstances(
 const exceeds = (limit: number, total: number): boolean => limit >= 0 && total > limit;
 
 /**
- * Throws 403 overLimit (Nova's TooManyInstances text) when the project's servers plus `delta` would exceed
- * its instances, cores or ram limit. A delta of zeros checks that the project is within its limits: the
- * recheck after an insert (Nova's recheck_quota).
+ * The scopes a server create is counted in: the project, and the user when the user has limits of its own
+ * for instances, cores or ram (Nova's DbQuotaDriver: a user without them is bound by the project's alone).
+ */
+async function serverScopes(
+  trx: Knex,
+  cfg: Config,
+  projectId: string,
+  userId: string | null,
+): Promise<{ limits: Limits; used: ServerUsage }[]> {
+  const scopes = [
+    { limits: await computeLimits(trx, cfg, projectId), used: await serverUsage(trx, projectId) },
+  ];
+  if (userId) {
+    const own = await storedLimits(trx, projectId, userId);
+    if (SERVER_KEYS.some((k) => own[k] !== undefined))
+      scopes.push({
+        limits: await computeLimits(trx, cfg, projectId, userId),
+        used: await serverUsage(trx, projectId, userId),
+      });
+  }
+  return scopes;
+}
+
+/**
+ * Throws 403 overLimit (Nova's TooManyInstances text) when the project's (or the user's) servers plus `delta`
+ * would exceed its instances, cores or ram limit. A delta of zeros checks that both are within their
+ * limits: the recheck after an insert (Nova's recheck_quota).
  */
 export async function checkServerQuota(
   trx: Knex,
   cfg: Config,
   projectId: string,
+  userId: string | null,
   delta: ServerUsage,
 ): Promise<void> {
-  const limits = await computeLimits(trx, cfg, projectId);
-  const used = await serverUsage(trx, projectId);
-  const over = SERVER_KEYS.filter((k) => exceeds(limits[k], used[k] + delta[k]));
-  if (over.length) throw tooManyInstances(over, delta, used, limits);
+  for (const { limits, used } of await serverScopes(trx, cfg, projectId, userId)) {
+    const over = SERVER_KEYS.filter((k) => exceeds(limits[k], used[k] + delta[k]));
+    if (over.length) throw tooManyInstances(over, delta, used, limits);
+  }
 }
 
 /**
- * How many of min..max servers of this size fit in the project's quota (Nova's check_num_instances_quota):
- * max shrinks to what fits; when even min does not fit, 403 overLimit naming what is exceeded, with the
- * request as Nova writes it ("2-5" instances for a range, the cores and ram of max servers).
+ * How many of min..max servers of this size fit in the project's quota and the user's (Nova's
+ * check_num_instances_quota): max shrinks to what fits; when even min does not fit, 403 overLimit naming
+ * what is exceeded, with the request as Nova writes it ("2-5" instances for a range, the cores and ram of
+ * max servers).
  */
 export async function maxInstancesAllowed(
   trx: Knex,
   cfg: Config,
   projectId: string,
+  userId: string | null,
   perInstance: { cores: number; ram: number },
   min: number,
   max: number,
 ): Promise<number> {
-  const limits = await computeLimits(trx, cfg, projectId);
-  const used = await serverUsage(trx, projectId);
   const want: ServerUsage = { instances: max, cores: max * perInstance.cores, ram: max * perInstance.ram };
-  const over = SERVER_KEYS.filter((k) => exceeds(limits[k], used[k] + want[k]));
-  if (!over.length) return max;
-  // headroom per resource; an unlimited one never constrains (Nova's get_headroom)
-  const room = (k: keyof ServerUsage, each: number): number =>
-    limits[k] < 0 || each === 0 ? Infinity : Math.floor((limits[k] - used[k]) / each);
-  const allowed = Math.min(
-    room('instances', 1),
-    room('cores', perInstance.cores),
-    room('ram', perInstance.ram),
-  );
-  if (allowed > 0 && allowed >= min && allowed <= max) return allowed;
-  const requested = {
-    instances: min === max ? String(min) : `${min}-${max}`,
-    cores: want.cores,
-    ram: want.ram,
-  };
-  throw tooManyInstances(over, requested, used, limits);
+  let allowed = max;
+  for (const { limits, used } of await serverScopes(trx, cfg, projectId, userId)) {
+    const over = SERVER_KEYS.filter((k) => exceeds(limits[k], used[k] + want[k]));
+    if (!over.length) continue;
+    // headroom per resource; an unlimited one never constrains (Nova's get_headroom)
+    const room = (k: keyof ServerUsage, each: number): number =>
+      limits[k] < 0 || each === 0 ? Infinity : Math.floor((limits[k] - used[k]) / each);
+    const fits = Math.min(
+      room('instances', 1),
+      room('cores', perInstance.cores),
+      room('ram', perInstance.ram),
+    );
+    if (fits > 0 && fits >= min) {
+      allowed = Math.min(allowed, fits);
+      continue;
+    }
+    const requested = {
+      instances: min === max ? String(min) : `${min}-${max}`,
+      cores: want.cores,
+      ram: want.ram,
+    };
+    throw tooManyInstances(over, requested, used, limits);
+  }
+  return allowed;
 }
 
 /** A resource's limit with its usage, as the quota-set detail shows it (reserved is always 0 in Nova). */

@@ -232,6 +232,7 @@ export async function createServers(c: CreateContext, body: Record<string, unkno
     c.db,
     c.config,
     projectId,
+    c.auth.userId,
     { cores: flavor.vcpus, ram: flavor.memoryMb },
     minCount,
     maxCount,
@@ -322,7 +323,7 @@ export async function createServers(c: CreateContext, body: Record<string, unkno
   });
   // Nova's quota recheck: a concurrent create may have used the room this one counted on.
   try {
-    await checkServerQuota(c.db, c.config, projectId, { instances: 0, cores: 0, ram: 0 });
+    await checkServerQuota(c.db, c.config, projectId, c.auth.userId, { instances: 0, cores: 0, ram: 0 });
   } catch (err) {
     const uuids = servers.map((x) => x.uuid);
     await c.db.transaction(async (trx) => {

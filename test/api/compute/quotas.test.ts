@@ -184,7 +184,11 @@ for (const backend of testBackends()) {
       const limits = await computeLimits(c.db, c.api.service.deps.config, c.projectA);
       assert.equal(limits.cores, 5);
       await assert.rejects(
-        checkServerQuota(c.db, c.api.service.deps.config, c.projectA, { instances: 1, cores: 1, ram: 0 }),
+        checkServerQuota(c.db, c.api.service.deps.config, c.projectA, null, {
+          instances: 1,
+          cores: 1,
+          ram: 0,
+        }),
         (err: unknown) =>
           err instanceof OverQuota &&
           err.message === 'Quota exceeded for cores: Requested 1, but already used 6 of 5 cores',
@@ -308,10 +312,10 @@ for (const backend of testBackends()) {
       await server(2, 1024);
       await server(2, 1024);
       // left: 3 instances, 4 cores, 2048 MiB → two 2-core 1024-MiB servers
-      assert.equal(await maxInstancesAllowed(c.db, cfg, c.projectA, { cores: 2, ram: 1024 }, 1, 5), 2);
-      assert.equal(await maxInstancesAllowed(c.db, cfg, c.projectA, { cores: 1, ram: 512 }, 1, 3), 3);
+      assert.equal(await maxInstancesAllowed(c.db, cfg, c.projectA, null, { cores: 2, ram: 1024 }, 1, 5), 2);
+      assert.equal(await maxInstancesAllowed(c.db, cfg, c.projectA, null, { cores: 1, ram: 512 }, 1, 3), 3);
       await assert.rejects(
-        maxInstancesAllowed(c.db, cfg, c.projectA, { cores: 2, ram: 1024 }, 3, 5),
+        maxInstancesAllowed(c.db, cfg, c.projectA, null, { cores: 2, ram: 1024 }, 3, 5),
         (err: unknown) =>
           err instanceof OverQuota &&
           err.status === 403 &&
@@ -320,7 +324,7 @@ for (const backend of testBackends()) {
               'of 8, 5, 4096 cores, instances, ram',
       );
       await assert.rejects(
-        maxInstancesAllowed(c.db, cfg, c.projectA, { cores: 1, ram: 256 }, 4, 4),
+        maxInstancesAllowed(c.db, cfg, c.projectA, null, { cores: 1, ram: 256 }, 4, 4),
         (err: unknown) =>
           err instanceof OverQuota &&
           err.message === 'Quota exceeded for instances: Requested 4, but already used 2 of 5 instances',
@@ -330,7 +334,33 @@ for (const backend of testBackends()) {
         .nova('put', `/os-quota-sets/${c.projectA}`, '2.1', c.admin)
         .send({ quota_set: { instances: -1, ram: -1 } })
         .expect(200);
-      assert.equal(await maxInstancesAllowed(c.db, cfg, c.projectA, { cores: 1, ram: 99999 }, 1, 9), 4);
+      assert.equal(await maxInstancesAllowed(c.db, cfg, c.projectA, null, { cores: 1, ram: 99999 }, 1, 9), 4);
+      // a user with limits of its own is bound by them as well (Nova's per-user quotas); others are not
+      await c
+        .nova('put', `/os-quota-sets/${c.projectA}?user_id=${c.memberId}`, '2.1', c.admin)
+        .send({ quota_set: { instances: 3 } })
+        .expect(200);
+      assert.equal(
+        await maxInstancesAllowed(c.db, cfg, c.projectA, c.memberId, { cores: 1, ram: 1 }, 1, 9),
+        1,
+      );
+      assert.equal(
+        await maxInstancesAllowed(c.db, cfg, c.projectA, 'another-user', { cores: 1, ram: 1 }, 1, 9),
+        4,
+      );
+      await assert.rejects(
+        maxInstancesAllowed(c.db, cfg, c.projectA, c.memberId, { cores: 1, ram: 1 }, 2, 2),
+        (err: unknown) =>
+          err instanceof OverQuota &&
+          err.message === 'Quota exceeded for instances: Requested 2, but already used 2 of 3 instances',
+      );
+      await assert.rejects(
+        checkServerQuota(c.db, cfg, c.projectA, c.memberId, { instances: 2, cores: 0, ram: 0 }),
+        OverQuota,
+      );
+      await c
+        .nova('delete', `/os-quota-sets/${c.projectA}?user_id=${c.memberId}`, '2.1', c.admin)
+        .expect(202);
       await c.db('servers').where({ project_id: c.projectA }).delete();
       await c.nova('delete', `/os-quota-sets/${c.projectA}`, '2.1', c.admin).expect(202);
     });
