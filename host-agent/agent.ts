@@ -109,6 +109,24 @@ export class Agent {
     });
   }
 
+  /**
+   * A domain whose server is gone: stopped, undefined, and its files under a store's instances/ removed (the
+   * overlay, the config drive and the console log; the image it was based on stays).
+   */
+  private async removeDeleted(uuid: string): Promise<void> {
+    const xml = (await this.deps.driver.domainXml(uuid)) ?? '';
+    const files = [...xml.matchAll(/<source file='([^']+)'/g)].map((m) => m[1]);
+    const log = this.consoleLogs.get(uuid);
+    if (log) files.push(log);
+    const mounts = this.cfg.stores.map((st) => `${st.mount}/instances/`);
+    await this.deps.driver.destroy(uuid);
+    await this.deps.driver.undefine(uuid);
+    await this.commands.purge(
+      uuid,
+      files.filter((f) => mounts.some((m) => f.startsWith(m))),
+    );
+  }
+
   /** Before a domain is defined: its bridges exist, or the network round that makes them runs now. */
   private async nicsReady(nics: NicSpec[]): Promise<void> {
     const network = this.network;
@@ -212,6 +230,8 @@ export class Agent {
           if (newer) this.generations.record(a.uuid, newer);
           this.consoleLogs.delete(a.uuid);
           this.persist();
+        } else if (a.kind === 'remove-deleted') {
+          await this.removeDeleted(a.uuid);
         }
         this.deps.log.warn({ uuid: a.uuid, action: a.kind, why: a.why }, 'reconcile');
       } catch (err) {

@@ -3,12 +3,14 @@ import type { DomainSpec, DomainStatus } from './driver/types.js';
 /** The API's answer to "what should this host run?" (src/cluster/instances/service.ts ReconcileAnswer). */
 export interface DesiredState {
   owned: { uuid: string; generation: number; desired_power: 'running' | 'stopped'; spec: DomainSpec }[];
-  others: { uuid: string; owner: string | null; generation: number | null }[];
+  /** deleted: the server was deleted while this host could not be reached (Nova's local delete). */
+  others: { uuid: string; owner: string | null; generation: number | null; deleted?: boolean }[];
 }
 
 export type ReconcileAction =
   | { kind: 'define'; uuid: string; generation: number; spec: DomainSpec; why: string }
   | { kind: 'destroy-and-undefine'; uuid: string; why: string }
+  | { kind: 'remove-deleted'; uuid: string; why: string }
   | { kind: 'report'; uuid: string; why: string };
 
 /**
@@ -18,6 +20,9 @@ export type ReconcileAction =
  * - a local domain that another host now owns, or that this host holds at an older generation than the
  *   database, is destroyed and undefined — it is a stale copy (e.g. the VM was evacuated while this host was
  *   cut off). Its disks are never touched;
+ * - a domain whose server was deleted while this host was down or cut off (the API's local delete keeps the
+ *   server row as a tombstone) is destroyed, undefined and its instance files removed: its port is gone and
+ *   its address may already be another VM's;
  * - a kvmstack domain the database does not know is left alone and reported (the database may have been
  *   restored: `kvmstack recover` decides, not the agent); domains without kvmstack metadata are not ours.
  */
@@ -59,7 +64,13 @@ export function planReconcile(
   for (const d of local) {
     if (owned.has(d.uuid) || d.generation === null) continue;
     const verdict = verdicts.get(d.uuid);
-    if (!verdict || verdict.owner === null) {
+    if (verdict?.deleted) {
+      actions.push({
+        kind: 'remove-deleted',
+        uuid: d.uuid,
+        why: 'its server was deleted while this host was away',
+      });
+    } else if (!verdict || verdict.owner === null) {
       actions.push({ kind: 'report', uuid: d.uuid, why: 'not in the database' });
     } else if (verdict.owner !== selfId) {
       actions.push({

@@ -83,7 +83,8 @@ export interface ReconcileAnswer {
   /** What this host should run, with the generation each command must carry. */
   owned: { uuid: string; generation: number; desired_power: 'running' | 'stopped'; spec: DomainSpec }[];
   /** For domains the host has but does not own: who owns them now (null: the database has no such VM). */
-  others: { uuid: string; owner: string | null; generation: number | null }[];
+  /** deleted: no placement, and the server row says it was deleted (the tombstone of a local delete). */
+  others: { uuid: string; owner: string | null; generation: number | null; deleted?: boolean }[];
 }
 
 /** The database's desired state for one host, and the verdict on each domain it reported. */
@@ -102,6 +103,14 @@ export async function reconcileAnswer(
         .select('instances.uuid', 'instances.generation', 'hosts.uuid as owner')
     : [];
   const known = new Map(rows.map((r) => [String(r.uuid), r]));
+  const unplaced = foreign.filter((u) => !known.has(u));
+  const deleted = new Set(
+    unplaced.length
+      ? (await db('servers').whereIn('uuid', unplaced).whereNotNull('deleted_at').select('uuid')).map((r) =>
+          String(r.uuid),
+        )
+      : [],
+  );
   return {
     owned: owned.map((i) => ({
       uuid: i.uuid,
@@ -115,6 +124,7 @@ export async function reconcileAnswer(
         uuid: u,
         owner: r?.owner ? String(r.owner) : null,
         generation: r ? Number(r.generation) : null,
+        ...(deleted.has(u) ? { deleted: true } : {}),
       };
     }),
   };

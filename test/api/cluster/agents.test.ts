@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { AgentClient } from '../../../src/cluster/agent-client.js';
@@ -14,6 +14,7 @@ import type { DomainSpec } from '../../../host-agent/driver/types.js';
 import type { LeaseIo } from '../../../host-agent/leases/keeper.js';
 import { startTestApi, type TestApi } from '../../support/api.js';
 import { testBackends } from '../../support/databases.js';
+import { insertServer } from '../../support/server-fixtures.js';
 
 const SECRET = 'enroll-me-please';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -260,6 +261,28 @@ for (const backend of testBackends()) {
       assert.equal((await drivers.a.getDomain(missing))?.state, 'shutoff', 'defined, not started');
       await assert.rejects(a.start(stale, 1), /not defined/);
       // A second pass finds nothing to do.
+      assert.deepEqual(await agents.a.reconcile(), []);
+    });
+
+    it('reconcile: a domain whose server was deleted while the host was away is removed, files too', async () => {
+      const db = api.service.deps.db;
+      const hostA = await getHost(db, 'fake-a');
+      // the server's row is the tombstone of Nova's local delete: deleted, no placement any more
+      const gone = await insertServer(db, { projectId: 'p-gone' });
+      await db('servers').where({ uuid: gone }).update({ vm_state: 'deleted', deleted_at: Date.now() });
+      const a = await clientFor('fake-a');
+      const s = spec(gone, store);
+      await a.define(s, 1, hostA.uuid);
+      await a.start(gone, 1);
+      mkdirSync(dirname(s.consoleLog), { recursive: true });
+      writeFileSync(s.consoleLog, 'boot\n');
+      const actions = await agents.a.reconcile();
+      assert.deepEqual(
+        actions.map((x) => [x.kind, x.uuid]),
+        [['remove-deleted', gone]],
+      );
+      assert.equal(await drivers.a.getDomain(gone), null);
+      assert.equal(existsSync(s.consoleLog), false, 'its files under instances/ are removed');
       assert.deepEqual(await agents.a.reconcile(), []);
     });
 

@@ -83,6 +83,27 @@ describe('reconcile planning', () => {
     );
   });
 
+  it('removes a domain whose server was deleted while this host was away (the tombstone of a local delete)', () => {
+    const actions = planReconcile(
+      [dom('gone', 3), dom('unknown', 1)],
+      {
+        owned: [],
+        others: [
+          { uuid: 'gone', owner: null, generation: null, deleted: true },
+          { uuid: 'unknown', owner: null, generation: null },
+        ],
+      },
+      'me',
+    );
+    assert.deepEqual(
+      actions.map((a) => [a.kind, a.uuid]),
+      [
+        ['remove-deleted', 'gone'],
+        ['report', 'unknown'],
+      ],
+    );
+  });
+
   it('reports, without acting, a local generation newer than the database', () => {
     const actions = planReconcile(
       [dom('a', 7)],
