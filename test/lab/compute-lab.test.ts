@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { labDown, labHosts, type LabState } from '../../tools/lab/lab.js';
-import { defaultStateDir } from '../../tools/lab/topology.js';
+import { startAgent, stopAgent } from '../../tools/lab/services.js';
+import { defaultStateDir, labPaths } from '../../tools/lab/topology.js';
 import { exec, type Env } from '../e2e/support.js';
 import { labUnavailable } from '../support/lab.js';
 import { startComputeLab, waitAnswers } from '../support/lab-compute.js';
@@ -277,6 +278,35 @@ describe('servers on the 3-host lab', { timeout: 900_000 }, () => {
       }
       const again = await openstack<{ Host: string; Status: string }[]>(['compute', 'service', 'list']);
       assert.equal(again.find((x) => x.Host === hosts[0])?.Status, 'enabled');
+    }),
+  );
+
+  it(
+    'a server deleted while its host is down is removed from that host when its agent comes back',
+    tracked(async () => {
+      const s = await openstack<Server>([
+        ...['server', 'create', '--image', 'tiny', '--flavor', 'tiny', '--network', 'provider'],
+        ...['--wait', 'tomb'],
+      ]);
+      const hostName = await hostOf('tomb');
+      const h = labHosts(STATE_DIR).find((x) => x.name === hostName);
+      assert.ok(h, hostName);
+      const domstate = async () =>
+        (await exec('virsh', ['-c', h.libvirtUri, 'domstate', s.id], { env })).stdout.trim();
+      assert.equal(await domstate(), 'running');
+      assert.ok(await stopAgent(h), `the agent of ${hostName} was running`);
+      try {
+        await openstack(['compute', 'service', 'set', '--down', hostName, 'nova-compute']);
+        await openstack(['server', 'delete', '--wait', 'tomb']); // Nova's local delete: the host is down
+        assert.equal(await domstate(), 'running', 'the host has not heard of the delete');
+      } finally {
+        startAgent(h, state.api as NonNullable<LabState['api']>, labPaths(STATE_DIR));
+        await openstack(['compute', 'service', 'set', '--up', hostName, 'nova-compute']);
+      }
+      const t0 = Date.now();
+      while (Date.now() - t0 < 90_000 && (await domstate()) !== '') await sleep(1000);
+      assert.equal(await domstate(), '', 'the returning agent removed the domain of the deleted server');
+      figures['agent back → leftover domain removed'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     }),
   );
 });
