@@ -8,15 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/common/config/load.js';
 import { ensureTinyImage, tinyImagePath } from '../../tools/image/tiny.js';
-import { cleanEnv, exec, startKvmstack, type Kvmstack } from './support.js';
+import { cleanEnv, exec, startKvmstack, waitServerStatus, type CliServer, type Kvmstack } from './support.js';
 
-interface Server {
-  id: string;
-  name: string;
-  status: string;
-  addresses: string | Record<string, string[]>;
-  [k: string]: unknown;
-}
+type Server = CliServer;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,19 +22,8 @@ describe('servers with the openstack and nova CLIs (all-in-one, real guest)', { 
       timeoutMs: 180_000,
     });
 
-  const status = async (name: string) => (await cloud.run<Server>(['server', 'show', name])).status;
-  async function waitStatus(name: string, want: string, timeoutMs = 120_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    while (Date.now() < deadline) {
-      last = await status(name);
-      if (last === want) return;
-      if (last === 'ERROR') break;
-      await sleep(1000);
-    }
-    const s = await cloud.run<Server>(['server', 'show', name]);
-    assert.fail(`${name}: wanted ${want}, is ${last} ${JSON.stringify(s.fault ?? '')}`);
-  }
+  const waitStatus = (name: string, want: string) =>
+    waitServerStatus((n) => cloud.run<Server>(['server', 'show', n]), name, want, 120_000);
   async function consoleUntil(name: string, re: RegExp, timeoutMs = 120_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     let out = '';

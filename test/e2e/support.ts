@@ -313,3 +313,34 @@ export async function issueToken(
     throw new Error(`token issue for ${user.name}: HTTP ${res.status} ${await res.text()}`);
   return res.headers.get('x-subject-token') as string;
 }
+
+/** A server as `openstack server show -f json` prints it (addresses: a string or a map, by client version). */
+export interface CliServer {
+  id: string;
+  name: string;
+  status: string;
+  addresses: string | Record<string, string[]>;
+  fault?: unknown;
+  [k: string]: unknown;
+}
+
+/**
+ * Polls `show` until the server has the status wanted (ERROR ends it early); fails with the last status and
+ * the server's fault. Returns the server as last shown.
+ */
+export async function waitServerStatus(
+  show: (name: string) => Promise<CliServer>,
+  name: string,
+  want: string,
+  timeoutMs: number,
+): Promise<CliServer> {
+  const deadline = Date.now() + timeoutMs;
+  let s = await show(name);
+  while (s.status !== want && s.status !== 'ERROR' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    s = await show(name);
+  }
+  if (s.status !== want)
+    throw new Error(`${name}: wanted ${want}, is ${s.status} ${JSON.stringify(s.fault ?? '')}`);
+  return s;
+}

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { labDown, labHosts, type LabState } from '../../tools/lab/lab.js';
 import { startAgent, stopAgent } from '../../tools/lab/services.js';
 import { defaultStateDir, labPaths } from '../../tools/lab/topology.js';
-import { exec, type Env } from '../e2e/support.js';
+import { exec, waitServerStatus, type CliServer, type Env } from '../e2e/support.js';
 import { labUnavailable } from '../support/lab.js';
 import { startComputeLab, waitAnswers } from '../support/lab-compute.js';
 
@@ -20,13 +20,7 @@ const STATE_DIR = defaultStateDir();
 const unavailable = labUnavailable();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Server {
-  id: string;
-  name: string;
-  status: string;
-  addresses: Record<string, string[]> | string;
-  [k: string]: unknown;
-}
+type Server = CliServer;
 
 describe('servers on the 3-host lab', { timeout: 900_000 }, () => {
   let state: LabState;
@@ -46,17 +40,7 @@ describe('servers on the 3-host lab', { timeout: 900_000 }, () => {
     return ip;
   };
 
-  async function waitStatus(name: string, want: string, timeoutMs = 180_000): Promise<Server> {
-    const deadline = Date.now() + timeoutMs;
-    let s: Server = await show(name);
-    while (s.status !== want && Date.now() < deadline) {
-      if (s.status === 'ERROR') break;
-      await sleep(1000);
-      s = await show(name);
-    }
-    assert.equal(s.status, want, `${name}: ${JSON.stringify(s.fault ?? '')}`);
-    return s;
-  }
+  const waitStatus = (name: string, want: string) => waitServerStatus(show, name, want, 180_000);
 
   async function answers(ip: string, name?: string, timeoutMs = 180_000): Promise<string> {
     const page = await waitAnswers(ip, timeoutMs);
