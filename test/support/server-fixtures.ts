@@ -71,6 +71,8 @@ export interface ServerFixture {
   launchedAt?: number | null;
   deletedAt?: number | null;
   networks?: { uuid?: string; port?: string; tag?: string }[];
+  /** The flavor's size the row records (default 1 vCPU, 512 MiB, 1 GB). */
+  size?: { vcpus: number; memoryMb: number; rootGb: number };
   now?: number;
 }
 
@@ -86,9 +88,9 @@ export async function insertServer(db: Knex, f: ServerFixture): Promise<string> 
     description: null,
     image_id: randomUUID(),
     flavor: JSON.stringify({ id: '1', name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1, ephemeral: 0, swap: 0 }),
-    vcpus: 1,
-    memory_mb: 512,
-    root_gb: 1,
+    vcpus: f.size?.vcpus ?? 1,
+    memory_mb: f.size?.memoryMb ?? 512,
+    root_gb: f.size?.rootGb ?? 1,
     key_name: null,
     key_data: null,
     user_data: null,

@@ -20,6 +20,7 @@ import {
   type ScheduleRequest,
 } from '../../../src/scheduler/index.js';
 import { createTestDatabase, testBackends, type TestDatabase } from '../../support/databases.js';
+import { insertServer } from '../../support/server-fixtures.js';
 
 const config = (over: Record<string, string | number> = {}): Config =>
   loadConfig({ env: {}, file: undefined, overrides: over });
@@ -67,48 +68,15 @@ async function addHost(db: Knex, name: string, o: HostOpts = {}): Promise<number
 }
 
 /** A servers row as the create API leaves it (building, no host). */
-async function addServer(db: Knex, f: { vcpus: number; memoryMb: number; rootGb: number }): Promise<string> {
-  const uuid = randomUUID();
-  const now = Date.now();
-  await db('servers').insert({
-    uuid,
-    project_id: 'p1',
-    user_id: 'u1',
-    name: 'vm',
-    hostname: 'vm',
-    description: null,
-    image_id: '',
-    flavor: '{}',
-    vcpus: f.vcpus,
-    memory_mb: f.memoryMb,
-    root_gb: f.rootGb,
-    key_name: null,
-    key_data: null,
-    user_data: null,
-    config_drive: false,
-    availability_zone: null,
-    vm_state: 'building',
-    task_state: 'scheduling',
-    power_state: 0,
-    progress: 0,
-    host_id: null,
-    locked: false,
-    locked_by: null,
-    locked_reason: null,
-    reservation_id: 'r-1',
-    launch_index: 0,
-    access_ip_v4: null,
-    access_ip_v6: null,
-    request: '{}',
-    fault: null,
-    launched_at: null,
-    terminated_at: null,
-    created_at: now,
-    updated_at: now,
-    deleted_at: null,
+const addServer = (db: Knex, size: { vcpus: number; memoryMb: number; rootGb: number }): Promise<string> =>
+  insertServer(db, {
+    projectId: 'p1',
+    userId: 'u1',
+    vmState: 'building',
+    taskState: 'scheduling',
+    launchedAt: null,
+    size,
   });
-  return uuid;
-}
 
 async function addGroup(db: Knex, policy: string, rules: Record<string, unknown> = {}): Promise<string> {
   const uuid = randomUUID();
