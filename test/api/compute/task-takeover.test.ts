@@ -126,10 +126,18 @@ if (testBackends().includes('mariadb')) {
       const took = Date.now() - killedAt;
       const rows = await servers();
       assert.equal(rows.length, 6);
-      const tasks = await db('tasks').whereIn(
-        'server_uuid',
-        rows.map((r) => r.uuid),
+      const tasksOf = () =>
+        db('tasks').whereIn(
+          'server_uuid',
+          rows.map((r) => r.uuid),
+        );
+      // a server turns ACTIVE inside the task's last step; the task row records `done` just after it
+      await until(
+        'every task ended',
+        async () => (await tasksOf()).every((t) => t.state !== 'pending' && t.state !== 'running'),
+        10_000,
       );
+      const tasks = await tasksOf();
       assert.ok(
         tasks.every((t) => t.state === 'done' || t.state === 'failed'),
         JSON.stringify(tasks),
